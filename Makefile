@@ -1,0 +1,132 @@
+# ngx_prep: build, test and run.
+#
+#   make            build build/ngx_http_prep_module.so and build/prep-ingest
+#   make run        build, start a local nginx on 127.0.0.1:8080 (./var/)
+#   make stop       stop it
+#   make test       install dependencies, build, unit and integration tests
+#   make bench      benchmarks (see bench/RESULTS.md)
+#   make clean      remove build/ and var/
+#
+# NGINX_SRC=/path/to/nginx-1.2x.y builds the module against another nginx
+# source tree (configured --with-compat) instead of Debian's nginx-dev.
+
+NGINX_SRC     ?= /usr/share/nginx/src
+NGINX_BIN     ?= /usr/sbin/nginx
+PYTHON        ?= /usr/bin/python3
+BUILD         ?= build
+PORT          ?= 8080
+
+CC            ?= cc
+CFLAGS        ?= -O2 -g
+PREP_WARN      = -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wvla \
+                 -Wformat=2 -Wmissing-prototypes -Wstrict-prototypes
+PREP_CPPFLAGS  = -std=c11 -D_GNU_SOURCE -Ilibprep
+SANITIZE       = -fsanitize=address,undefined -fno-omit-frame-pointer \
+                 -fno-sanitize-recover=all
+
+LIBPREP_SRCS   = $(wildcard libprep/*.c)
+LIBPREP_HDRS   = $(wildcard libprep/*.h)
+INGEST_SRCS    = $(wildcard ingest/*.c)
+INGEST_HDRS    = $(wildcard ingest/*.h)
+INGEST_LIBS    = -larchive -lcrypto -lz -lpthread
+MODULE_SRCS    = $(wildcard ngx_prep_module/*.c ngx_prep_module/*.h)
+UNIT_SRCS      = $(wildcard tests/unit/test_*.c)
+UNIT_BINS      = $(patsubst tests/unit/%.c,$(BUILD)/asan/%,$(UNIT_SRCS))
+
+# Debian packages needed to build, test and benchmark (make deps)
+DEPS = gcc make pkg-config nginx nginx-dev libarchive-dev libssl-dev \
+       zlib1g-dev libpcre2-dev libcmocka-dev python3 python3-pytest \
+       curl openssh-server openssh-client rsync wrk
+
+MOD_DIR        = $(BUILD)/nginx
+MOD_SO         = $(BUILD)/ngx_http_prep_module.so
+
+.PHONY: all module ingest deps unit integration test run stop bench clean \
+        asan
+
+all: module ingest
+
+module: $(MOD_SO)
+ingest: $(BUILD)/prep-ingest
+asan: $(BUILD)/asan/prep-ingest $(UNIT_BINS)
+
+# Idempotent: asks apt only for what is missing.
+deps:
+	@missing=""; for p in $(DEPS); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
+	        | grep -q '^install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	    echo "installing:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	        apt-get install -y --no-install-recommends $$missing; \
+	fi
+
+# The module is built by nginx's own build, against a symlink copy of the
+# nginx tree so nothing is written into /usr/share/nginx/src.  CFLAGS and
+# MAKEFLAGS are kept away from nginx: its configure drops -Werror when
+# CFLAGS is set.  Debian's conf_flags give a binary compatible module.
+$(MOD_DIR)/configured: config
+	rm -rf $(MOD_DIR) && mkdir -p $(MOD_DIR)
+	cp -rs $(abspath $(NGINX_SRC)) $(MOD_DIR)/src
+	cd $(MOD_DIR)/src && env -u CFLAGS -u CPPFLAGS -u LDFLAGS \
+	    -u MAKEFLAGS -u MFLAGS bash -ec ' \
+	    if [ -f conf_flags ]; then . ./conf_flags; \
+	    else NGX_CONF_FLAGS=(--with-compat); fi; \
+	    opt="$$(dpkg-buildflags --get CFLAGS 2>/dev/null || echo -O2 -g)"; \
+	    ld="$$(dpkg-buildflags --get LDFLAGS 2>/dev/null || true)"; \
+	    ./configure --with-cc-opt="$$opt -fPIC" --with-ld-opt="$$ld -fPIC" \
+	        "$${NGX_CONF_FLAGS[@]}" --add-dynamic-module=$(CURDIR) \
+	        --builddir=$(abspath $(MOD_DIR))/objs' > $(MOD_DIR)/configure.log
+	touch $@
+
+$(MOD_SO): $(MOD_DIR)/configured $(MODULE_SRCS) $(LIBPREP_SRCS) $(LIBPREP_HDRS)
+	cd $(MOD_DIR)/src && env -u CFLAGS -u MAKEFLAGS -u MFLAGS \
+	    $(MAKE) -f ../objs/Makefile modules
+	cp $(MOD_DIR)/objs/ngx_http_prep_module.so $@
+
+$(BUILD)/prep-ingest: $(INGEST_SRCS) $(INGEST_HDRS) $(LIBPREP_SRCS) \
+        $(LIBPREP_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(PREP_CPPFLAGS) $(CFLAGS) $(PREP_WARN) -o $@ \
+	    $(INGEST_SRCS) $(LIBPREP_SRCS) $(INGEST_LIBS)
+
+$(BUILD)/asan/prep-ingest: $(INGEST_SRCS) $(INGEST_HDRS) $(LIBPREP_SRCS) \
+        $(LIBPREP_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(PREP_CPPFLAGS) -O1 -g $(SANITIZE) $(PREP_WARN) -o $@ \
+	    $(INGEST_SRCS) $(LIBPREP_SRCS) $(INGEST_LIBS)
+
+# unit tests link the plain C they test; ingest objects other than main
+$(BUILD)/asan/test_%: tests/unit/test_%.c $(LIBPREP_SRCS) $(LIBPREP_HDRS) \
+        $(INGEST_SRCS) $(INGEST_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(PREP_CPPFLAGS) -Iingest -O1 -g $(SANITIZE) $(PREP_WARN) \
+	    -Wno-missing-prototypes -o $@ $< $(LIBPREP_SRCS) \
+	    $(filter-out ingest/main.c,$(INGEST_SRCS)) -lcmocka $(INGEST_LIBS)
+
+unit: $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
+
+integration: all $(BUILD)/asan/prep-ingest
+	PREP_BUILD=$(abspath $(BUILD)) NGINX_BIN=$(NGINX_BIN) \
+	    $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
+
+test: deps
+	$(MAKE) all asan
+	$(MAKE) unit
+	$(MAKE) integration
+
+run: deps all
+	PREP_BUILD=$(abspath $(BUILD)) NGINX_BIN=$(NGINX_BIN) PORT=$(PORT) \
+	    PYTHON=$(PYTHON) tools/run-local.sh start
+
+stop:
+	@tools/run-local.sh stop
+
+bench: deps all
+	bench/serve.sh
+
+clean:
+	@if [ -f var/nginx.pid ]; then tools/run-local.sh stop; fi
+	rm -rf $(BUILD) var

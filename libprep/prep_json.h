@@ -1,0 +1,28 @@
+/*
+ * Copyright (C) the ngx_prep authors
+ *
+ * JSON string escaping and UTF-8 validation.  Output is always valid
+ * UTF-8 JSON: invalid input bytes become U+FFFD, so a hostile path or
+ * header can never break a status document or a log line.
+ */
+
+
+#ifndef _PREP_JSON_H_INCLUDED_
+#define _PREP_JSON_H_INCLUDED_
+
+
+#include <stddef.h>
+
+
+/* bytes prep_json_escape() will write for src (no quotes, no NUL) */
+size_t prep_json_escaped_len(const char *src, size_t len);
+
+/* escapes src into dst (which holds prep_json_escaped_len() bytes) */
+size_t prep_json_escape(char *dst, const char *src, size_t len);
+
+/* 1 when [src, src + len) is well-formed UTF-8 (no overlongs, no
+ * surrogates, nothing above U+10FFFF), 0 otherwise */
+int prep_utf8_valid(const char *src, size_t len);
+
+
+#endif /* _PREP_JSON_H_INCLUDED_ */
