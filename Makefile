@@ -77,7 +77,7 @@ $(MOD_DIR)/configured: config
 	    ld="$$(dpkg-buildflags --get LDFLAGS 2>/dev/null || true)"; \
 	    ./configure --with-cc-opt="$$opt -fPIC" --with-ld-opt="$$ld -fPIC" \
 	        "$${NGX_CONF_FLAGS[@]}" --add-dynamic-module=$(CURDIR) \
-	        --builddir=$(abspath $(MOD_DIR))/objs' > $(MOD_DIR)/configure.log
+	        --builddir=$(abspath $(MOD_DIR))/objs' > $(abspath $(MOD_DIR))/configure.log
 	touch $@
 
 $(MOD_SO): $(MOD_DIR)/configured $(MODULE_SRCS) $(LIBPREP_SRCS) $(LIBPREP_HDRS)

@@ -182,9 +182,10 @@ prep_snap_check_header(const prep_snap_header_t *h, size_t size,
     if (h->corte_id[PREP_SNAP_ID_LEN - 1] != '\0'
         || h->corte_text[PREP_SNAP_TEXT_LEN - 1] != '\0'
         || h->corte_id[0] == '\0'
-        || h->corte_utc_offset < -14 * 3600
-        || h->corte_utc_offset > 14 * 3600
-        || h->corte_time <= 0)
+        || h->corte_utc_offset < -PREP_SNAP_MAX_UTC_OFFSET
+        || h->corte_utc_offset > PREP_SNAP_MAX_UTC_OFFSET
+        || h->corte_time <= 0
+        || h->corte_time > PREP_SNAP_MAX_TIME)
     {
         return prep_snap_fail(err, errlen, PREP_SNAP_ECORTE, NULL);
     }
@@ -442,6 +443,14 @@ prep_snap_corte_iso8601(const prep_snap_header_t *h, char *buf, size_t len)
     time_t     local;
     int32_t    off;
     struct tm  tm;
+
+    /* bounded first: the sum below must not overflow */
+    if (h->corte_time <= 0 || h->corte_time > PREP_SNAP_MAX_TIME
+        || h->corte_utc_offset < -PREP_SNAP_MAX_UTC_OFFSET
+        || h->corte_utc_offset > PREP_SNAP_MAX_UTC_OFFSET)
+    {
+        return 0;
+    }
 
     /* the corte's own wall clock, whatever the server's time zone */
     local = (time_t) (h->corte_time + h->corte_utc_offset);

@@ -49,6 +49,10 @@
 #define PREP_SNAP_MAX_PATH         1024u
 #define PREP_SNAP_MAX_TYPE         128u
 
+/* corte limits: the local time must stay within year 9999 */
+#define PREP_SNAP_MAX_UTC_OFFSET   (14 * 3600)
+#define PREP_SNAP_MAX_TIME         (253402300799LL - PREP_SNAP_MAX_UTC_OFFSET)
+
 /* ISO 8601 with offset: "2024-06-02T20:15:00-05:00" plus NUL */
 #define PREP_SNAP_ISO8601_LEN      26
 
@@ -213,6 +217,9 @@ int prep_snap_writer_gzip_end(prep_snap_writer_t *w);
 /* the writer's view of entry "ordinal": file offset and length of data */
 int prep_snap_writer_entry(prep_snap_writer_t *w, long ordinal,
     uint64_t *data_off, uint64_t *data_len);
+
+/* writes out buffered bytes, so pread() on fd sees every ended entry */
+int prep_snap_writer_flush(prep_snap_writer_t *w);
 
 void prep_snap_writer_set_corte(prep_snap_writer_t *w, int64_t corte_time,
     int32_t utc_offset, const char *id, const char *text,

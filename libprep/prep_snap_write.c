@@ -25,6 +25,7 @@
 struct prep_snap_writer_s {
     int                  fd;
     int                  failed;
+    int                  finished;
     char                 error[PREP_ERRLEN];
 
     /* the position of the next byte written; also the data size so far */
@@ -82,11 +83,15 @@ prep_snap_writer_error(prep_snap_writer_t *w)
 }
 
 
-static int
+int
 prep_snap_writer_flush(prep_snap_writer_t *w)
 {
     ssize_t   n;
     size_t    done;
+
+    if (w->failed) {
+        return w->failed;
+    }
 
     done = 0;
 
@@ -272,6 +277,11 @@ prep_snap_writer_begin(prep_snap_writer_t *w, const char *path,
         return w->failed;
     }
 
+    if (w->finished) {
+        return prep_snap_writer_fail(w, PREP_SNAP_EINVAL,
+                                     "writer already finished");
+    }
+
     if (w->open_entry >= 0 || w->open_gzip >= 0) {
         return prep_snap_writer_fail(w, PREP_SNAP_EINVAL,
                                      "entry begun while another is open");
@@ -385,7 +395,7 @@ prep_snap_writer_gzip_begin(prep_snap_writer_t *w, long ordinal)
         return w->failed;
     }
 
-    if (ordinal < 0 || ordinal >= (long) w->nentries
+    if (w->finished || ordinal < 0 || ordinal >= (long) w->nentries
         || ordinal == w->open_entry || w->open_entry >= 0
         || w->open_gzip >= 0 || w->entries[ordinal].gzip_len != 0)
     {
@@ -516,6 +526,11 @@ prep_snap_writer_finish(prep_snap_writer_t *w)
         return w->failed;
     }
 
+    if (w->finished) {
+        return prep_snap_writer_fail(w, PREP_SNAP_EINVAL,
+                                     "writer already finished");
+    }
+
     if (w->open_entry >= 0 || w->open_gzip >= 0) {
         return prep_snap_writer_fail(w, PREP_SNAP_EINVAL,
                                      "finish with an open entry");
@@ -526,6 +541,14 @@ prep_snap_writer_finish(prep_snap_writer_t *w)
     if (h->corte_id[0] == '\0' || h->corte_time <= 0) {
         return prep_snap_writer_fail(w, PREP_SNAP_ECORTE,
                                      "the corte was not set");
+    }
+
+    if (h->corte_time > PREP_SNAP_MAX_TIME
+        || h->corte_utc_offset < -PREP_SNAP_MAX_UTC_OFFSET
+        || h->corte_utc_offset > PREP_SNAP_MAX_UTC_OFFSET)
+    {
+        return prep_snap_writer_fail(w, PREP_SNAP_ECORTE,
+                                     "corte time or utc offset out of range");
     }
 
     /* qsort() takes no context argument; the writer is single-threaded */
@@ -596,6 +619,8 @@ prep_snap_writer_finish(prep_snap_writer_t *w)
                                      "pwrite() of the header failed: %s",
                                      n < 0 ? strerror(errno) : "short write");
     }
+
+    w->finished = 1;
 
     return PREP_SNAP_OK;
 }
