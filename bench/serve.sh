@@ -1,0 +1,654 @@
+#!/usr/bin/env bash
+# serve.sh: serving benchmark, stock nginx against nginx + ngx_prep.
+#
+# Both servers run at once on loopback with the same worker count and the
+# same package: stock nginx from the unpacked tree (open_file_cache,
+# gzip_static with .gz files next to every compressible file, sendfile),
+# the module from a snapshot published by prep-ingest.  wrk drives a fixed
+# mix of paths (bench/mix.lua), interleaved per round:
+#
+#     stock identity, module identity, stock gzip, module gzip
+#
+# and the medians over the rounds are compared.  Also measured: snapshot
+# size against the unpacked tree, `prep-ingest publish` time against
+# `tar -xzf` of the same package.  Called by `make bench` after the build.
+# Results: a table on stdout and one "BENCH key=value ..." line per metric
+# (also written to -o FILE).  See bench/RESULTS.md.
+
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+build=${PREP_BUILD:-$top/build}
+nginx=${NGINX_BIN:-/usr/sbin/nginx}
+python=${PYTHON:-/usr/bin/python3}
+
+workers=1
+threads=1
+conns=32
+duration=10
+rounds=3
+package=""
+outfile=""
+keep=0
+pin=0
+stock_only=0
+
+# the mix: requests per 1000 by kind (see make_mix)
+MIX_SECTION=700
+MIX_AVANCE=100
+MIX_JSON=50
+MIX_HTML=100
+MIX_CSV=20
+MIX_ASSET=30
+
+usage() {
+    cat <<EOF
+usage: bench/serve.sh [-w WORKERS] [-t THREADS] [-c CONNS] [-d SECONDS]
+                      [-r ROUNDS] [-p PACKAGE.tar.gz] [-o FILE] [-a] [-k] [-S]
+
+  -w N    nginx worker processes, both servers (default $workers)
+  -t N    wrk threads (default $threads)
+  -c N    wrk connections (default $conns)
+  -d N    seconds per wrk run (default $duration)
+  -r N    rounds; each runs the four configurations once (default $rounds)
+  -p PKG  use this package instead of generating a full-size one
+  -o FILE also write the BENCH lines to FILE
+  -a      pin nginx workers to the last CPUs and wrk to CPU 0
+  -k      keep the temporary directory
+  -S      stock nginx only (no module, no ingest): for developing the bench
+
+Environment: PREP_BUILD (default build/), NGINX_BIN, PYTHON.
+EOF
+}
+
+die() { echo "serve.sh: $*" >&2; exit 1; }
+log() { echo "== $*" >&2; }
+
+posint() {
+    [[ $2 =~ ^[1-9][0-9]{0,5}$ ]] || die "$1 needs a positive integer: $2"
+}
+
+while getopts "w:t:c:d:r:p:o:akSh" opt; do
+    case $opt in
+    w) posint -w "$OPTARG"; workers=$OPTARG ;;
+    t) posint -t "$OPTARG"; threads=$OPTARG ;;
+    c) posint -c "$OPTARG"; conns=$OPTARG ;;
+    d) posint -d "$OPTARG"; duration=$OPTARG ;;
+    r) posint -r "$OPTARG"; rounds=$OPTARG ;;
+    p) package=$OPTARG ;;
+    o) outfile=$OPTARG ;;
+    a) pin=1 ;;
+    k) keep=1 ;;
+    S) stock_only=1 ;;
+    h) usage; exit 0 ;;
+    *) usage >&2; exit 2 ;;
+    esac
+done
+shift $((OPTIND - 1))
+[ $# -eq 0 ] || { usage >&2; exit 2; }
+
+(( workers <= 64 )) || die "-w: at most 64 workers"
+(( threads <= conns )) || die "-t: more wrk threads than connections"
+(( duration <= 600 )) || die "-d: at most 600 seconds per run"
+(( rounds <= 50 )) || die "-r: at most 50 rounds"
+
+for tool in "$nginx" wrk curl tar gzip cmp ss timeout; do
+    command -v "$tool" > /dev/null || die "missing tool: $tool"
+done
+if (( ! stock_only )); then
+    [ -f "$build/ngx_http_prep_module.so" ] || die "build first: make module"
+    [ -x "$build/prep-ingest" ] || die "build first: make ingest"
+fi
+if [ -n "$package" ]; then
+    [ -f "$package" ] || die "no such package: $package"
+    package=$(realpath "$package")
+fi
+[ -z "$outfile" ] || outfile=$(realpath -m "$outfile")
+
+
+# ---- temporary directory, processes, time bound ----------------------
+
+tmp=$(mktemp -d /tmp/prep-bench.XXXXXX)
+pids=()
+watchdog=""
+
+cleanup() {
+    local pid i
+
+    trap - EXIT INT TERM
+    for pid in "${pids[@]}"; do
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    for pid in "${pids[@]}"; do
+        for i in $(seq 50); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    [ -z "$watchdog" ] || kill "$watchdog" 2>/dev/null || true
+    if (( keep )); then
+        echo "serve.sh: kept $tmp" >&2
+    else
+        rm -rf "$tmp"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# everything together: setup, checks and 4 wrk runs per round
+limit=$((900 + rounds * 4 * (duration + 40)))
+(
+    trap 'kill "$nap" 2>/dev/null; exit 0' TERM
+    sleep "$limit" &
+    nap=$!
+    wait "$nap"
+    echo "serve.sh: over ${limit}s, giving up" >&2
+    kill -TERM $$
+) 2>/dev/null &
+watchdog=$!
+
+results="$tmp/results"
+: > "$results"
+
+# BENCH line: metric value unit [key=value ...]
+emit() {
+    local metric=$1 value=$2 unit=$3 line
+    shift 3
+    line="BENCH bench=serve metric=$metric"
+    [ $# -eq 0 ] || line="$line $*"
+    line="$line value=$value unit=$unit workers=$workers threads=$threads"
+    echo "$line conns=$conns duration_s=$duration rounds=$rounds" \
+        >> "$results"
+}
+
+median() {
+    printf '%s\n' "$@" | sort -g | awk '
+        { v[NR] = $1 }
+        END {
+            if (NR == 0) { print "nan"; exit }
+            if (NR % 2) { print v[(NR + 1) / 2] }
+            else { printf "%.6g\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }
+        }'
+}
+
+# seconds a command takes (wall clock), the command bounded by timeout
+timed() {
+    local t0 t1
+    t0=$EPOCHREALTIME
+    timeout -k 5 600 "$@" > /dev/null || die "failed: $*"
+    t1=$EPOCHREALTIME
+    awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f\n", b - a }'
+}
+
+
+# ---- package, unpacked tree, gzip files, snapshot ---------------------
+
+if [ -z "$package" ]; then
+    gen="$top/tests/fixtures/gen_prep.py"
+    [ -f "$gen" ] || die "no package generator: $gen (or give -p PKG)"
+    log "generating the full-size package"
+    mkdir "$tmp/pkg"
+    timeout -k 5 900 "$python" "$gen" --size full --corte 20240603_0015 \
+        --out "$tmp/pkg" > "$tmp/gen.log" \
+        || die "gen_prep.py failed: $(tail -n 3 "$tmp/gen.log")"
+    package=$(tail -n 1 "$tmp/gen.log")
+    [ -f "$package" ] || die "gen_prep.py did not print a package path"
+fi
+pkg_bytes=$(stat -c %s "$package")
+log "package $(basename "$package"): $pkg_bytes bytes"
+
+tar_times=()
+for i in $(seq 3); do
+    mkdir "$tmp/tree$i"
+    t=$(timed tar -xzf "$package" -C "$tmp/tree$i")
+    tar_times+=("$t")
+done
+rm -rf "$tmp/tree2" "$tmp/tree3"
+tree="$tmp/tree1"
+
+# a package may wrap everything in one top-level directory
+docroot=$tree
+mapfile -t top_entries < <(ls -A "$tree")
+if [ "${#top_entries[@]}" -eq 1 ] && [ -d "$tree/${top_entries[0]}" ] \
+    && [ ! -e "$tree/index.html" ]
+then
+    docroot="$tree/${top_entries[0]}"
+fi
+[ -f "$docroot/index.html" ] || die "no index.html in the package"
+
+tree_files=$(find "$docroot" -type f | wc -l)
+tree_bytes=$(du -sb "$tree" | cut -f1)
+
+log "gzip -k -6 next to every compressible file"
+find "$docroot" -type f \( -iname '*.html' -o -iname '*.js' \
+    -o -iname '*.css' -o -iname '*.json' -o -iname '*.csv' \
+    -o -iname '*.svg' -o -iname '*.txt' -o -iname '*.xml' \) -print0 \
+    | timeout -k 5 600 xargs -0 -r gzip -k -6
+gz_files=$(find "$docroot" -type f -name '*.gz' | wc -l)
+tree_gz_bytes=$(du -sb "$tree" | cut -f1)
+
+ingest_times=()
+if (( ! stock_only )); then
+    log "prep-ingest publish (3 times, fresh stores)"
+    for i in $(seq 3); do
+        mkdir "$tmp/store$i"
+        t=$(timed "$build/prep-ingest" publish --store "$tmp/store$i" \
+                "$package")
+        ingest_times+=("$t")
+    done
+    store="$tmp/store1"
+    snap=$(realpath -e "$store/current") || die "store has no current"
+    snap_bytes=$(stat -c %s "$snap")
+fi
+
+
+# ---- nginx configurations ----------------------------------------------
+
+user_line=""
+[ "$(id -u)" != 0 ] || user_line="user root;"
+
+nproc=$(nproc)
+affinity=""
+if (( pin && nproc >= 2 )); then
+    # workers on the last CPUs, wrk alone on CPU 0
+    affinity="worker_cpu_affinity"
+    for i in $(seq 0 $((workers - 1))); do
+        cpu=$((nproc - 1 - i % (nproc - 1)))
+        mask=$(printf '1%*s' "$cpu" '' | tr ' ' 0)
+        affinity="$affinity $mask"
+    done
+    affinity="$affinity;"
+fi
+
+# write_conf NAME PORT: $tmp/NAME/nginx.conf
+write_conf() {
+    local name=$1 port=$2 dir="$tmp/$1" head="" body
+
+    mkdir -p "$dir/tmp"
+    if [ "$name" = stock ]; then
+        body="root $docroot;
+        open_file_cache max=10000 inactive=60s;
+        open_file_cache_valid 60s;
+        gzip_static on;
+        gzip_vary on;
+        location / { }"
+    else
+        head="load_module $build/ngx_http_prep_module.so;"
+        body="location / { prep_serve; }"
+    fi
+
+    cat > "$dir/nginx.conf" <<EOF
+$head
+$user_line
+daemon off;
+master_process on;
+worker_processes $workers;
+$affinity
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+
+events {
+    worker_connections 4096;
+}
+
+http {
+    include /etc/nginx/mime.types;
+    types {
+        text/csv csv;
+    }
+    default_type application/octet-stream;
+    charset utf-8;
+    charset_types text/css text/plain text/xml text/csv
+                  application/javascript application/json image/svg+xml;
+
+    access_log off;
+    server_tokens off;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_timeout 65s;
+    keepalive_requests 100000;
+
+    client_body_temp_path $dir/tmp/body;
+    proxy_temp_path $dir/tmp/proxy;
+    fastcgi_temp_path $dir/tmp/fastcgi;
+    uwsgi_temp_path $dir/tmp/uwsgi;
+    scgi_temp_path $dir/tmp/scgi;
+
+$( [ "$name" = stock ] || echo "    prep_store $store;" )
+
+    server {
+        listen 127.0.0.1:$port;
+        $body
+    }
+}
+EOF
+}
+
+port_free() {
+    [ -z "$(ss -Htln "sport = :$1" 2>/dev/null)" ]
+}
+
+# start_server NAME: sets port_NAME; retries on another port if bind fails
+start_server() {
+    local name=$1 port pid i
+
+    for _ in 1 2 3 4 5; do
+        port=$((20000 + RANDOM % 30000))
+        port_free "$port" || continue
+        write_conf "$name" "$port"
+        timeout 20 "$nginx" -e "$tmp/$name/error.log" -p "$tmp/$name" \
+            -c "$tmp/$name/nginx.conf" -t -q \
+            || die "$name: nginx -t failed: $(tail -n 2 \
+                   "$tmp/$name/error.log")"
+        "$nginx" -e "$tmp/$name/error.log" -p "$tmp/$name" \
+            -c "$tmp/$name/nginx.conf" 2>> "$tmp/$name/stderr.log" &
+        pid=$!
+        pids+=("$pid")
+        for i in $(seq 100); do
+            if ! kill -0 "$pid" 2>/dev/null; then
+                break
+            fi
+            if curl -s -o /dev/null --max-time 1 \
+                "http://127.0.0.1:$port/index.html"
+            then
+                printf -v "port_$name" %s "$port"
+                log "$name nginx on 127.0.0.1:$port (master $pid)"
+                return
+            fi
+            sleep 0.1
+        done
+        kill -TERM "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+        grep -q 'Address already in use' "$tmp/$name/error.log" \
+            || die "$name: nginx did not start: $(tail -n 2 \
+                   "$tmp/$name/error.log")"
+    done
+    die "$name: no free loopback port after 5 tries"
+}
+
+start_server stock
+servers=(stock)
+if (( ! stock_only )); then
+    start_server module
+    servers+=(module)
+fi
+
+
+# ---- the request mix -----------------------------------------------------
+
+# paths (relative to the document root) of regular files matching an
+# extended regex, sorted, only URL-safe names
+list_files() {
+    (cd "$docroot" && find . -type f ! -name '*.gz' -printf '/%P\n') \
+        | grep -E '^/[A-Za-z0-9._/~-]+$' | grep -E "$1" | LC_ALL=C sort \
+        || true
+}
+
+# pick COUNT entries by striding through a list, appending to the mix
+pick() {
+    local count=$1 file=$2
+    awk -v n="$count" '
+        { p[NR] = $0 }
+        END {
+            if (NR == 0) exit
+            stride = 1
+            if (NR > n) stride = int(NR / n)
+            for (i = 0; i < n; i++) print p[(i * stride) % NR + 1]
+        }' "$file"
+}
+
+make_mix() {
+    local mixdir="$tmp/mix" small_json
+
+    mkdir -p "$mixdir"
+    # per-section files: entidad/23_0085.json and alike
+    list_files '/[0-9]+_[0-9]{3,}\.json$' > "$mixdir/section"
+    list_files '/avance[^/]*\.json$' > "$mixdir/avance"
+    # other JSON under 256 KB (the GeoJSON maps are fetched rarely)
+    small_json=$(cd "$docroot" && find . -type f -name '*.json' \
+                     -size -256k -printf '/%P\n' | LC_ALL=C sort)
+    grep -vxF -f "$mixdir/section" -f "$mixdir/avance" \
+        <<< "$small_json" > "$mixdir/json" || true
+    list_files '\.html$' | grep -E '/index\.html$' > "$mixdir/html" || true
+    list_files '\.csv$' > "$mixdir/csv"
+    list_files '\.(js|css)$' > "$mixdir/asset"
+
+    [ -s "$mixdir/section" ] || cp "$mixdir/json" "$mixdir/section"
+    [ -s "$mixdir/section" ] || die "no JSON files for the mix"
+    [ -s "$mixdir/avance" ] || cp "$mixdir/json" "$mixdir/avance"
+    [ -s "$mixdir/json" ] || cp "$mixdir/avance" "$mixdir/json"
+
+    {
+        pick "$MIX_SECTION" "$mixdir/section"
+        pick "$MIX_AVANCE" "$mixdir/avance"
+        pick "$MIX_JSON" "$mixdir/json"
+        pick "$MIX_HTML" "$mixdir/html"
+        pick "$MIX_CSV" "$mixdir/csv"
+        pick "$MIX_ASSET" "$mixdir/asset"
+    } > "$mixdir/ordered"
+
+    # a fixed permutation, so kinds alternate the same way every run
+    awk '{ printf "%d\t%s\n", (NR * 7919) % 1000003, $0 }' \
+        "$mixdir/ordered" | sort -n | cut -f2 > "$tmp/mix.txt"
+    LC_ALL=C sort -u "$tmp/mix.txt" > "$tmp/mix-unique.txt"
+}
+
+make_mix
+mix_requests=$(wc -l < "$tmp/mix.txt")
+mix_unique=$(wc -l < "$tmp/mix-unique.txt")
+mix_bytes=$(sed "s|^|$docroot|" "$tmp/mix.txt" | tr '\n' '\0' \
+                | xargs -0 stat -c %s | awk '{ s += $1 } END { print s }')
+log "mix: $mix_requests requests, $mix_unique distinct paths," \
+    "$((mix_bytes / mix_requests)) bytes per request on average"
+for kind in section avance json html csv asset; do
+    echo "   $kind: $(grep -cxF -f "$tmp/mix/$kind" "$tmp/mix.txt" \
+                        || true) requests" >&2
+done
+
+
+# ---- sanity checks: 200, same bytes, X-PREP-Corte -------------------------
+
+# fetch NAME ENC: every distinct path once; writes $tmp/check/NAME-ENC/
+fetch_all() {
+    local name=$1 enc=$2 port dir cfg n=0 path
+    local -a hdr=()
+
+    port_var="port_$name"
+    port=${!port_var}
+    dir="$tmp/check/$name-$enc"
+    cfg="$dir.curlrc"
+    mkdir -p "$dir"
+    [ "$enc" = identity ] || hdr=(-H "Accept-Encoding: gzip")
+    : > "$cfg"
+    while IFS= read -r path; do
+        n=$((n + 1))
+        printf 'url = "http://127.0.0.1:%s%s"\noutput = "%s/%d"\n' \
+            "$port" "$path" "$dir" "$n" >> "$cfg"
+    done < "$tmp/mix-unique.txt"
+    timeout -k 5 300 curl -s --max-time 30 "${hdr[@]}" -K "$cfg" \
+        -w '%{http_code}|%header{content-encoding}|%header{x-prep-corte}\n' \
+        > "$dir.status" || die "$name $enc: curl failed"
+}
+
+# problem: one line per failed check, the first 20 shown
+problem() {
+    bad=$((bad + 1))
+    (( bad > 20 )) || echo "  $*" >&2
+}
+
+check_all() {
+    local name enc n path code ce corte gz_count ref
+
+    for name in "${servers[@]}"; do
+        for enc in identity gzip; do
+            fetch_all "$name" "$enc"
+            n=0
+            gz_count=0
+            while IFS='|' read -r code ce corte <&3 \
+                && IFS= read -r path <&4
+            do
+                n=$((n + 1))
+                ref="$docroot$path"
+                body="$tmp/check/$name-$enc/$n"
+                if [ "$code" != 200 ]; then
+                    problem "$name $enc $path: HTTP $code"
+                    continue
+                fi
+                if [ "$name" = module ] && [ -z "$corte" ]; then
+                    problem "module $enc $path: no X-PREP-Corte"
+                fi
+                if [ "$ce" = gzip ]; then
+                    gz_count=$((gz_count + 1))
+                    if [ "$enc" = identity ]; then
+                        problem "$name identity $path: gzip body"
+                    fi
+                    gzip -dc < "$body" > "$body.raw" 2>/dev/null \
+                        || { problem "$name $path: bad gzip"; continue; }
+                    body="$body.raw"
+                fi
+                if ! cmp -s "$body" "$ref"; then
+                    problem "$name $enc $path: body differs from file"
+                fi
+            done 3< "$tmp/check/$name-$enc.status" \
+                 4< "$tmp/mix-unique.txt"
+            [ "$n" -eq "$mix_unique" ] \
+                || die "$name $enc: $n answers for $mix_unique paths"
+            log "check $name $enc: $n paths, $gz_count served gzipped"
+            printf -v "gzcount_${name}_$enc" %s "$gz_count"
+        done
+    done
+    (( bad == 0 )) || die "sanity check failed: $bad problems (above)"
+    if (( ! stock_only )); then
+        corte=$(cut -d'|' -f3 "$tmp/check/module-identity.status" | sort -u)
+        log "module X-PREP-Corte: $corte"
+    fi
+    rm -rf "$tmp/check"
+}
+
+bad=0
+check_all
+
+
+# ---- measurements --------------------------------------------------------
+
+wrk_pin=()
+(( ! pin || nproc < 2 )) || wrk_pin=(taskset -c 0)
+
+declare -A rps p99 errs round_rps
+
+# run_wrk NAME ENC ROUND
+run_wrk() {
+    local name=$1 enc=$2 round=$3 port_var="port_$1" out line
+    local -a hdr=()
+
+    [ "$enc" = identity ] || hdr=(-H "Accept-Encoding: gzip")
+    out="$tmp/wrk-$name-$enc-$round.txt"
+    timeout -k 5 $((duration + 60)) "${wrk_pin[@]}" wrk -t"$threads" \
+        -c"$conns" -d"${duration}s" --timeout 5s --latency \
+        -s "$top/bench/mix.lua" "${hdr[@]}" \
+        "http://127.0.0.1:${!port_var}" -- "$tmp/mix.txt" > "$out" 2>&1 \
+        || die "wrk failed: $(tail -n 3 "$out")"
+    line=$(grep '^MIXRESULT' "$out") || die "wrk: no result in $out"
+    kv() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<< "$line"; }
+    rps[$name,$enc]+="$(kv rps) "
+    round_rps[$name,$enc,$round]=$(kv rps)
+    p99[$name,$enc]+="$(kv p99_us) "
+    errs[$name,$enc]=$(( ${errs[$name,$enc]:-0} + $(kv err_status) \
+                         + $(kv err_connect) + $(kv err_read) \
+                         + $(kv err_write) + $(kv err_timeout) ))
+    log "round $round $name $enc: $(kv rps) req/s, p99 $(kv p99_us) us"
+    emit rps_round "$(kv rps)" req/s "server=$name enc=$enc round=$round"
+    emit p99_round "$(kv p99_us)" us "server=$name enc=$enc round=$round"
+}
+
+log "measuring: $rounds rounds x 4 runs x ${duration}s," \
+    "wrk -t$threads -c$conns, $workers worker(s)"
+for round in $(seq "$rounds"); do
+    for enc in identity gzip; do
+        for name in "${servers[@]}"; do
+            run_wrk "$name" "$enc" "$round"
+        done
+    done
+done
+
+
+# ---- summary ---------------------------------------------------------------
+
+ratio() {
+    awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f\n", (b > 0 ? a / b : 0) }'
+}
+
+printf '\n%-8s %-9s %12s %10s %8s   %s\n' server encoding 'req/s' \
+    'p99 ms' errors 'req/s per round'
+for enc in identity gzip; do
+    for name in "${servers[@]}"; do
+        # shellcheck disable=SC2086
+        med_rps=$(median ${rps[$name,$enc]})
+        # shellcheck disable=SC2086
+        med_p99=$(median ${p99[$name,$enc]})
+        printf -v "med_rps_${name}_$enc" %s "$med_rps"
+        printf '%-8s %-9s %12.1f %10.2f %8d   %s\n' "$name" "$enc" \
+            "$med_rps" "$(awk -v u="$med_p99" 'BEGIN { print u / 1000 }')" \
+            "${errs[$name,$enc]}" "${rps[$name,$enc]}"
+        emit rps "$med_rps" req/s "server=$name enc=$enc"
+        emit p99 "$med_p99" us "server=$name enc=$enc"
+        emit errors "${errs[$name,$enc]}" count "server=$name enc=$enc"
+    done
+done
+echo
+
+if (( ! stock_only )); then
+    for enc in identity gzip; do
+        a_var="med_rps_module_$enc"
+        b_var="med_rps_stock_$enc"
+        r=$(ratio "${!a_var}" "${!b_var}")
+        target=1.0
+        [ "$enc" = identity ] || target=1.2
+        verdict=$(awk -v r="$r" -v t="$target" \
+                      'BEGIN { print (r >= t ? "met" : "MISSED") }')
+        # the same ratio within each round: less sensitive to load that
+        # comes and goes between rounds
+        paired=()
+        for round in $(seq "$rounds"); do
+            paired+=("$(ratio "${round_rps[module,$enc,$round]}" \
+                              "${round_rps[stock,$enc,$round]}")")
+        done
+        med_paired=$(printf %.3f "$(median "${paired[@]}")")
+        printf 'ratio module/stock %-9s %6s   target >= %s: %s\n' \
+            "$enc" "$r" "$target" "$verdict"
+        printf '   per round: %s (median %s)\n' "${paired[*]}" "$med_paired"
+        emit ratio_rps "$r" x "enc=$enc target=$target verdict=$verdict"
+        emit ratio_rps_paired "$med_paired" x "enc=$enc"
+    done
+    echo
+fi
+
+mib() { awk -v b="$1" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }
+med_tar=$(median "${tar_times[@]}")
+echo "package:         $(mib "$pkg_bytes") .tar.gz, $tree_files files"
+echo "unpacked tree:   $(mib "$tree_bytes");" \
+     "with $gz_files .gz files: $(mib "$tree_gz_bytes")"
+echo "tar -xzf:        ${med_tar} s (median of 3: ${tar_times[*]})"
+emit package_bytes "$pkg_bytes" bytes
+emit tree_bytes "$tree_bytes" bytes
+emit tree_gz_bytes "$tree_gz_bytes" bytes
+emit tar_seconds "$med_tar" s
+if (( ! stock_only )); then
+    med_ingest=$(median "${ingest_times[@]}")
+    echo "snapshot:        $(mib "$snap_bytes")" \
+         "($(ratio "$snap_bytes" "$tree_bytes") x tree," \
+         "$(ratio "$snap_bytes" "$tree_gz_bytes") x tree + .gz)"
+    echo "ingest publish:  ${med_ingest} s (median of 3:" \
+         "${ingest_times[*]}; $(ratio "$med_ingest" "$med_tar") x tar)"
+    emit snapshot_bytes "$snap_bytes" bytes
+    emit ingest_seconds "$med_ingest" s
+fi
+echo "mix:             $mix_requests paths ($mix_unique distinct)," \
+     "$((mix_bytes / mix_requests)) bytes per request on average"
+echo
+
+cat "$results"
+[ -z "$outfile" ] || cp "$results" "$outfile"
