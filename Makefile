@@ -83,7 +83,8 @@ $(MOD_DIR)/configured: config
 $(MOD_SO): $(MOD_DIR)/configured $(MODULE_SRCS) $(LIBPREP_SRCS) $(LIBPREP_HDRS)
 	cd $(MOD_DIR)/src && env -u CFLAGS -u MAKEFLAGS -u MFLAGS \
 	    $(MAKE) -f ../objs/Makefile modules
-	cp $(MOD_DIR)/objs/ngx_http_prep_module.so $@
+	@# a new inode: overwriting a loaded .so in place crashes running nginx
+	cp $(MOD_DIR)/objs/ngx_http_prep_module.so $@.tmp && mv -f $@.tmp $@
 
 $(BUILD)/prep-ingest: $(INGEST_SRCS) $(INGEST_HDRS) $(LIBPREP_SRCS) \
         $(LIBPREP_HDRS)

@@ -1,0 +1,651 @@
+
+/*
+ * Copyright (C) the ngx_prep authors
+ *
+ * ngx_http_prep_module: serves the PREP "paquete de difusión" of the
+ * current corte from an immutable memory-mapped snapshot.  This file holds
+ * the module tables, the directives and the configuration; the work is
+ * done in ngx_http_prep_{store,snapshot,handler,filter,control}.c.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_prep_module.h"
+
+
+#define NGX_HTTP_PREP_RETRY_AFTER_MAX  86400
+
+
+static ngx_int_t ngx_http_prep_preconfiguration(ngx_conf_t *cf);
+static ngx_int_t ngx_http_prep_postconfiguration(ngx_conf_t *cf);
+static void *ngx_http_prep_create_main_conf(ngx_conf_t *cf);
+static void *ngx_http_prep_create_srv_conf(ngx_conf_t *cf);
+static void *ngx_http_prep_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_prep_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static char *ngx_http_prep_store(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_prep_serve(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_prep_control(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_prep_fallback(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_prep_cache_control(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_prep_placeholder(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_int_t ngx_http_prep_init_process(ngx_cycle_t *cycle);
+static void ngx_http_prep_exit_process(ngx_cycle_t *cycle);
+
+
+static ngx_command_t  ngx_http_prep_commands[] = {
+
+    { ngx_string("prep_store"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_prep_store,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("prep_serve"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_prep_serve,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("prep_control"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_prep_control,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("prep_fallback"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_prep_fallback,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("prep_cache_control"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_prep_cache_control,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("prep_placeholder"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_prep_placeholder,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("prep_retry_after"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_prep_loc_conf_t, retry_after),
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_prep_module_ctx = {
+    ngx_http_prep_preconfiguration,        /* preconfiguration */
+    ngx_http_prep_postconfiguration,       /* postconfiguration */
+
+    ngx_http_prep_create_main_conf,        /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    ngx_http_prep_create_srv_conf,         /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_prep_create_loc_conf,         /* create location configuration */
+    ngx_http_prep_merge_loc_conf           /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_prep_module = {
+    NGX_MODULE_V1,
+    &ngx_http_prep_module_ctx,             /* module context */
+    ngx_http_prep_commands,                /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    ngx_http_prep_init_process,            /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    ngx_http_prep_exit_process,            /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static u_char  ngx_http_prep_default_placeholder[] =
+"<!DOCTYPE html>" CRLF
+"<html lang=\"es\">" CRLF
+"<head>" CRLF
+"<meta charset=\"utf-8\">" CRLF
+"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+CRLF
+"<meta http-equiv=\"refresh\" content=\"60\">" CRLF
+"<title>PREP: sin corte publicado</title>" CRLF
+"</head>" CRLF
+"<body>" CRLF
+"<h1>A&uacute;n no hay un corte publicado</h1>" CRLF
+"<p>Los resultados preliminares aparecer&aacute;n aqu&iacute; en cuanto se"
+" publique el primer corte. Vuelva a intentarlo en unos minutos.</p>" CRLF
+"</body>" CRLF
+"</html>" CRLF
+;
+
+
+static ngx_int_t
+ngx_http_prep_preconfiguration(ngx_conf_t *cf)
+{
+    return ngx_http_prep_add_variables(cf);
+}
+
+
+static ngx_int_t
+ngx_http_prep_postconfiguration(ngx_conf_t *cf)
+{
+    ngx_http_prep_main_conf_t  *pmcf;
+
+    pmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_prep_module);
+
+    if (pmcf->used && pmcf->shm_zone == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"prep_serve\" and \"prep_control\" need "
+                           "\"prep_store\" in the http block");
+        return NGX_ERROR;
+    }
+
+    return ngx_http_prep_filter_init(cf);
+}
+
+
+static void *
+ngx_http_prep_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_prep_main_conf_t  *pmcf;
+
+    pmcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_prep_main_conf_t));
+    if (pmcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     pmcf->store = { 0, NULL };
+     *     pmcf->shm_zone = NULL;
+     *     pmcf->used = 0;
+     */
+
+    return pmcf;
+}
+
+
+static void *
+ngx_http_prep_create_srv_conf(ngx_conf_t *cf)
+{
+    ngx_http_prep_srv_conf_t  *pscf;
+
+    pscf = ngx_pcalloc(cf->pool, sizeof(ngx_http_prep_srv_conf_t));
+    if (pscf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     pscf->stamp = 0;
+     */
+
+    return pscf;
+}
+
+
+static void *
+ngx_http_prep_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_prep_loc_conf_t  *plcf;
+
+    plcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_prep_loc_conf_t));
+    if (plcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     plcf->fallback = { 0, NULL };
+     *     plcf->placeholder = { 0, NULL };
+     */
+
+    plcf->retry_after = NGX_CONF_UNSET;
+    plcf->cache_control = NGX_CONF_UNSET_PTR;
+
+    return plcf;
+}
+
+
+static char *
+ngx_http_prep_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_prep_loc_conf_t *prev = parent;
+    ngx_http_prep_loc_conf_t *conf = child;
+
+    ngx_conf_merge_str_value(conf->fallback, prev->fallback, "");
+
+    if (conf->placeholder.data == NULL) {
+        conf->placeholder = prev->placeholder;
+    }
+
+    if (conf->placeholder.data == NULL) {
+        conf->placeholder.data = ngx_http_prep_default_placeholder;
+        conf->placeholder.len = sizeof(ngx_http_prep_default_placeholder) - 1;
+    }
+
+    ngx_conf_merge_sec_value(conf->retry_after, prev->retry_after, 60);
+
+    if (conf->retry_after < 0
+        || conf->retry_after > NGX_HTTP_PREP_RETRY_AFTER_MAX)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"prep_retry_after\" must be between 0 and "
+                           "%d seconds", NGX_HTTP_PREP_RETRY_AFTER_MAX);
+        return NGX_CONF_ERROR;
+    }
+
+    /* like add_header: rules at one level replace the inherited ones */
+    ngx_conf_merge_ptr_value(conf->cache_control, prev->cache_control, NULL);
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_prep_store(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_prep_main_conf_t *pmcf = conf;
+
+    u_char                *p;
+    size_t                 size;
+    ngx_str_t             *value, path, name;
+    ngx_shm_zone_t        *shm_zone;
+    ngx_http_prep_zone_t  *zone;
+
+    if (pmcf->shm_zone) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    path = value[1];
+
+    if (path.len == 0) {
+        return "needs a directory";
+    }
+
+    if (ngx_conf_full_name(cf->cycle, &path, 0) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    while (path.len > 1 && path.data[path.len - 1] == '/') {
+        path.len--;
+    }
+
+    if (path.len > NGX_HTTP_PREP_STORE_MAX) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"prep_store\" path is longer than %d bytes",
+                           NGX_HTTP_PREP_STORE_MAX);
+        return NGX_CONF_ERROR;
+    }
+
+    zone = ngx_pcalloc(cf->pool, sizeof(ngx_http_prep_zone_t));
+    if (zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    p = ngx_pnalloc(cf->pool, path.len + 1);
+    if (p == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    (void) ngx_cpystrn(p, path.data, path.len + 1);
+
+    zone->store.data = p;
+    zone->store.len = path.len;
+
+    ngx_str_set(&name, NGX_HTTP_PREP_ZONE_NAME);
+
+    /* the slab pool's own pages plus ours, rounded up */
+    size = 8 * ngx_pagesize
+           + ngx_align(sizeof(ngx_http_prep_shctx_t), ngx_pagesize);
+
+    shm_zone = ngx_shared_memory_add(cf, &name, size, &ngx_http_prep_module);
+    if (shm_zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (shm_zone->data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "shared zone \"%V\" is already used", &name);
+        return NGX_CONF_ERROR;
+    }
+
+    shm_zone->init = ngx_http_prep_init_zone;
+    shm_zone->data = zone;
+
+    pmcf->store = zone->store;
+    pmcf->shm_zone = shm_zone;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_prep_serve(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_core_loc_conf_t   *clcf;
+    ngx_http_prep_srv_conf_t   *pscf;
+    ngx_http_prep_main_conf_t  *pmcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->handler) {
+        return "conflicts with another content handler in this location";
+    }
+
+    clcf->handler = ngx_http_prep_serve_handler;
+
+    /* a location shares its server's srv_conf: stamp the whole server */
+    pscf = ngx_http_conf_get_module_srv_conf(cf, ngx_http_prep_module);
+    pscf->stamp = 1;
+
+    pmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_prep_module);
+    pmcf->used = 1;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_prep_control(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_core_loc_conf_t   *clcf;
+    ngx_http_prep_main_conf_t  *pmcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->handler) {
+        return "conflicts with another content handler in this location";
+    }
+
+    clcf->handler = ngx_http_prep_control_handler;
+
+    pmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_prep_module);
+    pmcf->used = 1;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_prep_fallback(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_prep_loc_conf_t *plcf = conf;
+
+    ngx_str_t  *value;
+
+    if (plcf->fallback.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len == 0 || value[1].data[0] != '/') {
+        return "must be a path starting with \"/\"";
+    }
+
+    if (value[1].len > PREP_SNAP_MAX_PATH) {
+        return "is too long";
+    }
+
+    plcf->fallback = value[1];
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_prep_header_value_ok(ngx_str_t *value)
+{
+    u_char  *p, *last;
+
+    last = value->data + value->len;
+
+    for (p = value->data; p < last; p++) {
+        if (*p < 0x20 || *p == 0x7f) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static char *
+ngx_http_prep_cache_control(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_prep_loc_conf_t *plcf = conf;
+
+    ngx_str_t                *value;
+    ngx_uint_t                i;
+    ngx_http_prep_cc_type_t  *type;
+    ngx_http_prep_cc_rule_t  *rule, *rules;
+
+    value = cf->args->elts;
+
+    if (plcf->cache_control == NGX_CONF_UNSET_PTR) {
+        plcf->cache_control = ngx_array_create(cf->pool, 4,
+                                              sizeof(ngx_http_prep_cc_rule_t));
+        if (plcf->cache_control == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (cf->args->nelts == 2) {
+        rules = plcf->cache_control->elts;
+
+        for (i = 0; i < plcf->cache_control->nelts; i++) {
+            if (rules[i].types == NULL) {
+                return "without types is duplicate";
+            }
+        }
+    }
+
+    rule = ngx_array_push(plcf->cache_control);
+    if (rule == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    rule->types = NULL;
+
+    if (value[1].len == 3 && ngx_strncmp(value[1].data, "off", 3) == 0) {
+        ngx_str_null(&rule->value);
+
+    } else {
+        if (value[1].len == 0
+            || ngx_http_prep_header_value_ok(&value[1]) != NGX_OK)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid Cache-Control value \"%V\"",
+                               &value[1]);
+            return NGX_CONF_ERROR;
+        }
+
+        rule->value = value[1];
+    }
+
+    if (cf->args->nelts == 2) {
+        return NGX_CONF_OK;
+    }
+
+    rule->types = ngx_array_create(cf->pool, cf->args->nelts - 2,
+                                   sizeof(ngx_http_prep_cc_type_t));
+    if (rule->types == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strlchr(value[i].data, value[i].data + value[i].len, '/')
+            == NULL
+            || ngx_strlchr(value[i].data, value[i].data + value[i].len, ';')
+               != NULL
+            || ngx_http_prep_header_value_ok(&value[i]) != NGX_OK)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid content type \"%V\", expected "
+                               "\"type/subtype\" or \"type/*\"", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        type = ngx_array_push(rule->types);
+        if (type == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        type->type = value[i];
+        type->prefix = 0;
+
+        if (value[i].len >= 2
+            && value[i].data[value[i].len - 1] == '*'
+            && value[i].data[value[i].len - 2] == '/')
+        {
+            /* "image/" and a star: every type starting with "image/" */
+            type->type.len--;
+            type->prefix = 1;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_prep_placeholder(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_prep_loc_conf_t *plcf = conf;
+
+    u_char           *buf;
+    size_t            size;
+    ssize_t           n;
+    ngx_fd_t          fd;
+    ngx_str_t        *value, path;
+    ngx_file_info_t   fi;
+
+    if (plcf->placeholder.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    path = value[1];
+
+    if (ngx_conf_full_name(cf->cycle, &path, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    fd = ngx_open_file(path.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_open_file_n " \"%s\" failed", path.data);
+        return NGX_CONF_ERROR;
+    }
+
+    buf = NULL;
+    size = 0;
+
+    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_fd_info_n " \"%s\" failed", path.data);
+        goto failed;
+    }
+
+    if (!ngx_is_file(&fi)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%s\" is not a regular file", path.data);
+        goto failed;
+    }
+
+    if (ngx_file_size(&fi) > NGX_HTTP_PREP_PLACEHOLDER_MAX) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%s\" is larger than %d bytes", path.data,
+                           NGX_HTTP_PREP_PLACEHOLDER_MAX);
+        goto failed;
+    }
+
+    size = (size_t) ngx_file_size(&fi);
+
+    /* one byte more: a file that grew since fstat() is noticed */
+    buf = ngx_pnalloc(cf->pool, size + 1);
+    if (buf == NULL) {
+        goto failed;
+    }
+
+    n = ngx_read_fd(fd, buf, size + 1);
+
+    if (n == -1) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_read_fd_n " \"%s\" failed", path.data);
+        goto failed;
+    }
+
+    if ((size_t) n != size) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%s\" changed while being read", path.data);
+        goto failed;
+    }
+
+    if (ngx_close_file(fd) == NGX_FILE_ERROR) {
+        ngx_conf_log_error(NGX_LOG_ALERT, cf, ngx_errno,
+                           ngx_close_file_n " \"%s\" failed", path.data);
+    }
+
+    plcf->placeholder.data = buf;
+    plcf->placeholder.len = size;
+
+    return NGX_CONF_OK;
+
+failed:
+
+    if (ngx_close_file(fd) == NGX_FILE_ERROR) {
+        ngx_conf_log_error(NGX_LOG_ALERT, cf, ngx_errno,
+                           ngx_close_file_n " \"%s\" failed", path.data);
+    }
+
+    return NGX_CONF_ERROR;
+}
+
+
+static ngx_int_t
+ngx_http_prep_init_process(ngx_cycle_t *cycle)
+{
+    return ngx_http_prep_init_worker(cycle);
+}
+
+
+static void
+ngx_http_prep_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_prep_exit_worker(cycle);
+}
