@@ -4,6 +4,7 @@
 #   make run        build, start a local nginx on 127.0.0.1:8080 (./var/)
 #   make stop       stop it
 #   make test       install dependencies, build, unit and integration tests
+#   make compat     build the module against nginx 1.26 headers too
 #   make bench      benchmarks (see bench/RESULTS.md)
 #   make clean      remove build/ and var/
 #
@@ -42,7 +43,7 @@ MOD_DIR        = $(BUILD)/nginx
 MOD_SO         = $(BUILD)/ngx_http_prep_module.so
 
 .PHONY: all module ingest deps unit integration test run stop bench clean \
-        asan
+        asan compat
 
 all: module ingest
 
@@ -106,6 +107,10 @@ $(BUILD)/asan/test_%: tests/unit/test_%.c $(LIBPREP_SRCS) $(LIBPREP_HDRS) \
 	    -Wno-missing-prototypes -o $@ $< $(LIBPREP_SRCS) \
 	    $(filter-out ingest/main.c,$(INGEST_SRCS)) -lcmocka $(INGEST_LIBS)
 
+# the module must keep compiling on nginx 1.25+ (Debian trixie's 1.26)
+compat:
+	tools/nginx-compat.sh $(BUILD)/compat
+
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
@@ -116,6 +121,7 @@ integration: all $(BUILD)/asan/prep-ingest
 test: deps
 	$(MAKE) all asan
 	$(MAKE) unit
+	$(MAKE) compat
 	$(MAKE) integration
 
 run: deps all
