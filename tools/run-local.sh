@@ -57,8 +57,8 @@ start() {
         "$build/prep-ingest" publish --store "$var/store" "$pkg"
     fi
 
-    "$nginx" -p "$var" -c nginx.conf -t -q
-    "$nginx" -p "$var" -c nginx.conf
+    "$nginx" -p "$var" -e "$var/logs/error.log" -c nginx.conf -t -q
+    "$nginx" -p "$var" -e "$var/logs/error.log" -c nginx.conf
 
     for _ in $(seq 50); do
         curl -s -o /dev/null "http://127.0.0.1:$port/" && break
@@ -90,7 +90,7 @@ stop() {
         return
     fi
 
-    "$nginx" -p "$var" -c nginx.conf -s quit
+    "$nginx" -p "$var" -e "$var/logs/error.log" -c nginx.conf -s quit
     for _ in $(seq 100); do
         nginx_running || { echo "stopped"; return; }
         sleep 0.1
