@@ -444,7 +444,7 @@ ingest_read_entry(ingest_reader_t *r, struct archive_entry *e)
     int          rc, is_dir;
     char         path[PREP_PATH_MAX_LEN + 2];
     char         q[INGEST_NAME_QUOTED];
-    size_t       len, site_len;
+    size_t       len, name_len, site_len;
     const char  *name, *site;
 
     name = archive_entry_pathname(e);
@@ -460,7 +460,17 @@ ingest_read_entry(ingest_reader_t *r, struct archive_entry *e)
 
     is_dir = archive_entry_filetype(e) == AE_IFDIR;
 
-    rc = prep_path_normalize(name, strlen(name), path, &len);
+    /* "a//" names "a/" (POSIX reads repeated trailing slashes as one),
+     * so it is a duplicate of "a" rather than an odd name */
+    name_len = strlen(name);
+
+    while (name_len > 2 && name[name_len - 1] == '/'
+           && name[name_len - 2] == '/')
+    {
+        name_len--;
+    }
+
+    rc = prep_path_normalize(name, name_len, path, &len);
 
     if (rc == PREP_PATH_EEMPTY && is_dir) {
         /* "./": the directory the package was made from */
@@ -488,6 +498,36 @@ ingest_read_entry(ingest_reader_t *r, struct archive_entry *e)
     }
 
     return ingest_read_file(r, e, site, site_len, name);
+}
+
+
+/* libarchive and zlib accepted the package: the strict tar reader must
+ * agree, and must have seen the same entries */
+static int
+ingest_read_second_opinion(ingest_reader_t *r)
+{
+    ingest_tarcheck_t  *t;
+
+    t = &r->src.gz.tar;
+
+    if (ingest_tarcheck_finish(t) != 0) {
+        return ingest_fail(r->err, t->err.reason, "%s", t->err.msg);
+    }
+
+    if (t->entries != r->info->entries
+        || t->file_bytes != r->info->file_bytes)
+    {
+        return ingest_fail(r->err, INGEST_TAR_HEADER,
+                           "the archive reads two ways: %llu entries and "
+                           "%llu bytes of files for libarchive, %llu and "
+                           "%llu for a strict reader",
+                           (unsigned long long) r->info->entries,
+                           (unsigned long long) r->info->file_bytes,
+                           (unsigned long long) t->entries,
+                           (unsigned long long) t->file_bytes);
+    }
+
+    return 0;
 }
 
 
@@ -578,7 +618,7 @@ ingest_read_pass(ingest_reader_t *r, int flat)
 
     r->info->package_bytes = r->src.gz.in_bytes;
 
-    return 0;
+    return ingest_read_second_opinion(r);
 }
 
 

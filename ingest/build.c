@@ -60,11 +60,18 @@ typedef struct {
 static int
 ingest_builder_writer_fail(ingest_builder_t *b, int rc, ingest_err_t *err)
 {
-    return ingest_fail(err, rc == PREP_SNAP_EIO ? INGEST_IO
+    const char  *msg;
+
+    msg = prep_snap_writer_error(b->w);
+
+    /* the writer keeps only the text of errno: a full disk must still be
+     * told from other I/O errors (it is retried, not alarming) */
+    return ingest_fail(err, rc == PREP_SNAP_EIO
+                            ? (strstr(msg, strerror(ENOSPC)) != NULL
+                               ? INGEST_NOSPACE : INGEST_IO)
                             : rc == PREP_SNAP_ENOMEM ? INGEST_NOMEM
                             : INGEST_INTERNAL,
-                       "writing the snapshot: %s",
-                       prep_snap_writer_error(b->w));
+                       "writing the snapshot: %s", msg);
 }
 
 

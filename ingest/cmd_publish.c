@@ -101,7 +101,7 @@ static const char  ingest_publish_help[] =
 "        Uncompressed to compressed size, past the first MiB (default\n"
 "        200).  Stops decompression bombs early.\n"
 "    --gzip-level N\n"
-"        zlib level of the gzip variants, 1 to 9; 0 makes none\n"
+"        Compression level of the gzip variants, 1 to 9; 0 makes none\n"
 "        (default 6).\n"
 "    -q, --quiet\n"
 "        Print nothing on success.\n"
@@ -123,8 +123,8 @@ static const char  ingest_publish_help[] =
 "    REASON is a stable code.  A package is rejected for one of:\n";
 
 static const char  ingest_publish_help_end[] =
-"    A failure for another reason (io, nomem, store, internal) is not\n"
-"    the package's fault.\n"
+"    A failure for another reason (io, nospace, nomem, store, internal)\n"
+"    is not the package's fault.\n"
 "\n"
 "EXIT STATUS\n"
 "    0   published, or already current\n"
@@ -153,15 +153,16 @@ static const char  ingest_publish_help_end[] =
 
 
 void
-ingest_cmd_print_reasons(FILE *out, const char *indent)
+ingest_cmd_print_reasons(FILE *out, const char *indent, int watch)
 {
-    int          r;
+    int          r, last;
     size_t       col, n;
     const char  *code;
 
     col = 0;
+    last = watch ? INGEST_REASON_COUNT : INGEST_OLDER_CORTE;
 
-    for (r = INGEST_NOT_GZIP; r < INGEST_REASON_COUNT; r++) {
+    for (r = INGEST_NOT_GZIP; r < last; r++) {
         code = ingest_reason_code((ingest_reason_e) r);
         n = strlen(code);
 
@@ -191,7 +192,7 @@ void
 ingest_cmd_publish_help(FILE *out)
 {
     fputs(ingest_publish_help, out);
-    ingest_cmd_print_reasons(out, "        ");
+    ingest_cmd_print_reasons(out, "        ", 0);
     fputs(ingest_publish_help_end, out);
 }
 

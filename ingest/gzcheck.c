@@ -18,6 +18,7 @@ ingest_gzcheck_init(ingest_gzcheck_t *g, const ingest_limits_t *lim,
 {
     memset(g, 0, sizeof(ingest_gzcheck_t));
     ingest_err_reset(&g->err);
+    ingest_tarcheck_init(&g->tar);
     g->limits = lim;
 
     g->out = malloc(INGEST_GZCHECK_OUT);
@@ -155,6 +156,9 @@ ingest_gzcheck_update(ingest_gzcheck_t *g, const void *data, size_t len)
 
             g->in_bytes += g->zs.total_in - before;
             g->out_bytes += INGEST_GZCHECK_OUT - g->zs.avail_out;
+
+            ingest_tarcheck_feed(&g->tar, g->out,
+                                 INGEST_GZCHECK_OUT - g->zs.avail_out);
 
             if (rc == Z_STREAM_END) {
                 g->done = 1;

@@ -4,10 +4,12 @@
  * Gzip variants of the compressible entries of a snapshot being written.
  * A variant is added only when smaller than the raw bytes.  An entry
  * whose content (by hash) the previous snapshot already holds compressed
- * gets those bytes copied; the others are compressed, in chunks read
- * back from the snapshot file with pread, by up to INGEST_GZIP_THREADS
- * threads.  Output is spooled (memory, then a scratch file) until it is
- * known to be smaller, so memory stays bounded for any entry size.
+ * gets those bytes copied; the others are compressed by up to
+ * INGEST_GZIP_THREADS threads: whole by libdeflate up to
+ * INGEST_DEFLATE_WHOLE bytes, in chunks read back from the snapshot file
+ * with pread through zlib above.  Output is spooled (memory, then a
+ * scratch file) until it is known to be smaller, so memory stays bounded
+ * for any entry size.
  */
 
 
@@ -24,7 +26,13 @@
 
 #define INGEST_GZIP_THREADS     2
 #define INGEST_GZIP_MIN_SIZE    64      /* smaller never gains */
-#define INGEST_SPOOL_MEM        (4u << 20)
+#define INGEST_SPOOL_MEM        (8u << 20)
+
+/* entries up to this size are compressed whole, by libdeflate, into the
+ * spool's memory (which must be at least as large); bigger ones stream
+ * through zlib: memory stays bounded whatever the entry (at most two
+ * threads times twice this, touched only as far as the entry needs) */
+#define INGEST_DEFLATE_WHOLE    INGEST_SPOOL_MEM
 #define INGEST_REUSE_MAX        200000  /* previous entries indexed */
 
 

@@ -24,6 +24,7 @@
 #include "prep_snap.h"
 #include "ingest_limits.h"
 #include "ingest_log.h"
+#include "ingest_tarcheck.h"
 
 
 typedef struct {
@@ -38,6 +39,7 @@ typedef struct {
     const ingest_limits_t  *limits;
     double            seconds;      /* time spent checking */
     ingest_err_t      err;          /* the first failure, kept */
+    ingest_tarcheck_t tar;          /* fed the inflated bytes */
 } ingest_gzcheck_t;
 
 

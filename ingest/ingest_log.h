@@ -35,6 +35,7 @@ typedef enum {
     INGEST_STORE,
     INGEST_INTERNAL,
     INGEST_USAGE,
+    INGEST_NOSPACE,             /* ENOSPC, EDQUOT: the disk is full */
 
     /* rejected packages; INGEST_NOT_GZIP must stay the first of them */
     INGEST_NOT_GZIP,
@@ -70,6 +71,18 @@ typedef enum {
     INGEST_CORTE_MISSING,
     INGEST_CORTE_MISMATCH,
     INGEST_CORTE_NO_OFFSET,
+
+    /* rejected by prep-ingest watch and check only: about the drop, the
+     * sidecar or the store's live corte rather than the archive itself;
+     * INGEST_OLDER_CORTE must stay the first of them */
+    INGEST_OLDER_CORTE,
+    INGEST_CORTE_CONFLICT,
+    INGEST_SHA256_MISMATCH,
+    INGEST_SHA256_MISSING,
+    INGEST_SHA256_INVALID,
+    INGEST_NOT_REGULAR,
+    INGEST_PACKAGE_TOO_LARGE,
+    INGEST_VALIDATOR_CRASH,
 
     INGEST_REASON_COUNT
 } ingest_reason_e;

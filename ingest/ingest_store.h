@@ -60,8 +60,10 @@ int ingest_store_open(ingest_store_t *st, const char *path,
     ingest_err_t *err);
 void ingest_store_close(ingest_store_t *st);
 
-/* waits for the store's lock; held until ingest_store_close() */
+/* waits for the store's lock; held until ingest_store_close() or
+ * ingest_store_unlock() */
 int ingest_store_lock(ingest_store_t *st, ingest_err_t *err);
+void ingest_store_unlock(ingest_store_t *st);
 
 /* removes the temp files of writers that died; with the lock held */
 void ingest_store_clean(ingest_store_t *st);

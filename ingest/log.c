@@ -20,6 +20,7 @@ static const char  *ingest_reason_codes[INGEST_REASON_COUNT] = {
     [INGEST_STORE] = "store",
     [INGEST_INTERNAL] = "internal",
     [INGEST_USAGE] = "usage",
+    [INGEST_NOSPACE] = "nospace",
     [INGEST_NOT_GZIP] = "not_gzip",
     [INGEST_GZIP_HEADER] = "gzip_header",
     [INGEST_GZIP_DATA] = "gzip_data",
@@ -52,7 +53,15 @@ static const char  *ingest_reason_codes[INGEST_REASON_COUNT] = {
     [INGEST_RATIO] = "ratio",
     [INGEST_CORTE_MISSING] = "corte_missing",
     [INGEST_CORTE_MISMATCH] = "corte_mismatch",
-    [INGEST_CORTE_NO_OFFSET] = "corte_no_offset"
+    [INGEST_CORTE_NO_OFFSET] = "corte_no_offset",
+    [INGEST_OLDER_CORTE] = "older_corte",
+    [INGEST_CORTE_CONFLICT] = "corte_conflict",
+    [INGEST_SHA256_MISMATCH] = "sha256_mismatch",
+    [INGEST_SHA256_MISSING] = "sha256_missing",
+    [INGEST_SHA256_INVALID] = "sha256_invalid",
+    [INGEST_NOT_REGULAR] = "not_regular_file",
+    [INGEST_PACKAGE_TOO_LARGE] = "package_too_large",
+    [INGEST_VALIDATOR_CRASH] = "validator_crash"
 };
 
 
@@ -100,6 +109,14 @@ ingest_err_reset(ingest_err_t *err)
 }
 
 
+static void ingest_vfail(ingest_err_t *err, ingest_reason_e reason,
+    const char *fmt, va_list args)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 0)))
+#endif
+    ;
+
+
 static void
 ingest_vfail(ingest_err_t *err, ingest_reason_e reason, const char *fmt,
     va_list args)
@@ -137,7 +154,9 @@ ingest_fail_errno(ingest_err_t *err, int errnum, const char *fmt, ...)
     }
 
     va_start(args, fmt);
-    ingest_vfail(err, errnum == ENOMEM ? INGEST_NOMEM : INGEST_IO,
+    ingest_vfail(err, errnum == ENOMEM ? INGEST_NOMEM
+                      : (errnum == ENOSPC || errnum == EDQUOT)
+                        ? INGEST_NOSPACE : INGEST_IO,
                  fmt, args);
     va_end(args);
 

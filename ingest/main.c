@@ -23,7 +23,12 @@ static const char  ingest_help[] =
 "    prep-ingest - turn PREP packages into snapshots served by ngx_prep\n"
 "\n"
 "SYNOPSIS\n"
+"    prep-ingest watch --drop DIR --store DIR [--control SOCKET]\n"
+"                      [--config FILE] [OPTION]...\n"
 "    prep-ingest publish --store DIR [OPTION]... PACKAGE.tar.gz\n"
+"    prep-ingest check [--store DIR] [OPTION]... PACKAGE.tar.gz\n"
+"    prep-ingest status --store DIR [--control SOCKET] [--json]\n"
+"    prep-ingest rollback --store DIR [--control SOCKET] [--to SNAPSHOT]\n"
 "    prep-ingest COMMAND --help\n"
 "    prep-ingest --help | --version\n"
 "\n"
@@ -37,7 +42,14 @@ static const char  ingest_help[] =
 "    the next, never a mix.\n"
 "\n"
 "COMMANDS\n"
+"    watch       the daemon: take every package dropped in a folder (by\n"
+"                SFTP, scp, rsync), reject the bad ones into quarantine,\n"
+"                publish the good ones and tell nginx; every decision is\n"
+"                a line of STORE/events.jsonl\n"
 "    publish     validate a package, write its snapshot, make it current\n"
+"    check       validate a package without publishing it\n"
+"    status      the live corte, its age, the last decision, alarms\n"
+"    rollback    make the previous corte live again (logged)\n"
 "\n"
 "OPTIONS\n"
 "    -h, --help      print this help; with a command, that command's\n"
@@ -47,23 +59,45 @@ static const char  ingest_help[] =
 "    0   success\n"
 "    1   operational failure (I/O, memory, store)\n"
 "    2   the package was rejected (see the command's help for reasons)\n"
+"    3   status: an alarm is raised\n"
 "    64  bad command line\n"
 "\n"
 "FILES\n"
 "    STORE/current        symbolic link to the current snapshot\n"
 "    STORE/cortes/*.snap  snapshots, named <corte id>-<12 hex>.snap\n"
+"    STORE/events.jsonl   the events log (docs/EVENTS.md)\n"
+"    STORE/packages/      published packages (watch)\n"
+"    STORE/quarantine/    rejected inputs with .reason files (watch)\n"
 "\n"
 "EXAMPLES\n"
+"    prep-ingest watch --config /etc/prep-ingest.conf\n"
 "    prep-ingest publish --store /srv/prep 20240603_0015_PREP_QROO.tar.gz\n"
-"    prep-ingest publish --help\n"
+"    prep-ingest status --store /srv/prep\n"
+"    prep-ingest watch --help\n"
 "\n"
 "SEE ALSO\n"
-"    docs/DESIGN.md in the ngx_prep sources\n";
+"    prep-ingest(1); docs/DESIGN.md and docs/EVENTS.md in the ngx_prep\n"
+"    sources\n";
+
+
+static const struct {
+    const char  *name;
+    int        (*run)(int argc, char **argv);
+    void       (*help)(FILE *out);
+} cmds[] = {
+    { "watch", ingest_cmd_watch, ingest_cmd_watch_help },
+    { "publish", ingest_cmd_publish, ingest_cmd_publish_help },
+    { "check", ingest_cmd_check, ingest_cmd_check_help },
+    { "status", ingest_cmd_status, ingest_cmd_status_help },
+    { "rollback", ingest_cmd_rollback, ingest_cmd_rollback_help },
+};
 
 
 int
 main(int argc, char **argv)
 {
+    size_t  i;
+
     /* libarchive converts UTF-8 names to the locale's charset; in the
      * "C" locale every name with an accent would fail to convert */
     if (setlocale(LC_CTYPE, "C.UTF-8") == NULL
@@ -75,20 +109,22 @@ main(int argc, char **argv)
     }
 
     if (argc < 2) {
-        fputs("Usage: " INGEST_PROGRAM " publish --store DIR "
-              "PACKAGE.tar.gz\nTry '" INGEST_PROGRAM " --help'.\n", stderr);
+        fputs("Usage: " INGEST_PROGRAM " watch|publish|check|status|"
+              "rollback ...\nTry '" INGEST_PROGRAM " --help'.\n", stderr);
         return INGEST_EXIT_USAGE;
     }
 
     if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0
         || strcmp(argv[1], "help") == 0)
     {
-        if (argc > 2 && strcmp(argv[2], "publish") == 0) {
-            ingest_cmd_publish_help(stdout);
-
-        } else {
-            fputs(ingest_help, stdout);
+        for (i = 0; argc > 2 && i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+            if (strcmp(argv[2], cmds[i].name) == 0) {
+                cmds[i].help(stdout);
+                return INGEST_EXIT_OK;
+            }
         }
+
+        fputs(ingest_help, stdout);
 
         return INGEST_EXIT_OK;
     }
@@ -100,8 +136,10 @@ main(int argc, char **argv)
         return INGEST_EXIT_OK;
     }
 
-    if (strcmp(argv[1], "publish") == 0) {
-        return ingest_cmd_publish(argc - 1, argv + 1);
+    for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+        if (strcmp(argv[1], cmds[i].name) == 0) {
+            return cmds[i].run(argc - 1, argv + 1);
+        }
     }
 
     fprintf(stderr, INGEST_PROGRAM ": unknown command \"%s\"\n"

@@ -98,6 +98,16 @@ ingest_store_lock(ingest_store_t *st, ingest_err_t *err)
 }
 
 
+void
+ingest_store_unlock(ingest_store_t *st)
+{
+    if (st->lock_fd >= 0) {
+        (void) close(st->lock_fd);
+        st->lock_fd = -1;
+    }
+}
+
+
 static void
 ingest_store_clean_dir(int dir_fd, const char *prefix)
 {

@@ -1,0 +1,322 @@
+/*
+ * Copyright (C) the ngx_prep authors
+ *
+ * Unit tests of the strict tar reader (ingest/tarcheck.c), on tar
+ * streams built block by block here: what it accepts, what it refuses
+ * and why, the pax size record, the end of the archive, and that
+ * feeding a stream in any pieces gives the same verdict.
+ */
+
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "ingest_tarcheck.h"
+
+
+#define BLOCK  512
+#define MAXB   64
+
+
+typedef struct {
+    unsigned char  buf[MAXB * BLOCK];
+    size_t         len;
+} tar_t;
+
+
+static void
+header(tar_t *t, const char *name, char type, const char *size_field)
+{
+    unsigned char  *h;
+    unsigned        sum, i;
+
+    h = t->buf + t->len;
+    memset(h, 0, BLOCK);
+    memcpy(h, name, strlen(name));
+    memcpy(h + 100, "0000644", 8);
+    memcpy(h + 108, "0000000", 8);
+    memcpy(h + 116, "0000000", 8);
+    memcpy(h + 124, size_field, 12);
+    memcpy(h + 136, "14624071324", 12);
+    h[156] = (unsigned char) type;
+    memcpy(h + 257, "ustar\0" "00", 8);
+    memset(h + 148, ' ', 8);
+
+    for (sum = 0, i = 0; i < BLOCK; i++) {
+        sum += h[i];
+    }
+
+    (void) snprintf((char *) h + 148, 8, "%06o", sum);
+    h[155] = ' ';
+    t->len += BLOCK;
+}
+
+
+static void
+file(tar_t *t, const char *name, const char *data)
+{
+    char    size[24];
+    size_t  n;
+
+    n = strlen(data);
+    (void) snprintf(size, sizeof(size), "%011zo", n);
+    header(t, name, '0', size);
+    memcpy(t->buf + t->len, data, n);
+    memset(t->buf + t->len + n, 0, (BLOCK - n % BLOCK) % BLOCK);
+    t->len += (n + BLOCK - 1) / BLOCK * BLOCK;
+}
+
+
+static void
+data(tar_t *t, const char *bytes, size_t n)
+{
+    memcpy(t->buf + t->len, bytes, n);
+    memset(t->buf + t->len + n, 0, (BLOCK - n % BLOCK) % BLOCK);
+    t->len += (n + BLOCK - 1) / BLOCK * BLOCK;
+}
+
+
+static void
+end(tar_t *t)
+{
+    memset(t->buf + t->len, 0, 2 * BLOCK);
+    t->len += 2 * BLOCK;
+}
+
+
+/* the verdict, fed whole and in pieces of every size from 1 to 700 */
+static int
+check(const tar_t *t, ingest_reason_e *reason, uint64_t *entries)
+{
+    int                 rc, rc2;
+    size_t              step, off, n;
+    ingest_tarcheck_t   c;
+
+    ingest_tarcheck_init(&c);
+    ingest_tarcheck_feed(&c, t->buf, t->len);
+    rc = ingest_tarcheck_finish(&c);
+    *reason = c.err.reason;
+    *entries = c.entries;
+
+    for (step = 1; step < 700; step += step < 20 ? 1 : 37) {
+        ingest_tarcheck_init(&c);
+
+        for (off = 0; off < t->len; off += n) {
+            n = t->len - off < step ? t->len - off : step;
+            ingest_tarcheck_feed(&c, t->buf + off, n);
+        }
+
+        rc2 = ingest_tarcheck_finish(&c);
+        assert_int_equal(rc2, rc);
+        assert_int_equal(c.err.reason, *reason);
+        assert_int_equal(c.entries, *entries);
+    }
+
+    return rc;
+}
+
+
+static void
+test_good(void **state)
+{
+    tar_t            *t;
+    uint64_t          entries;
+    ingest_reason_e   reason;
+
+    (void) state;
+
+    t = calloc(1, sizeof(tar_t));
+    header(t, "site/", '5', "00000000000");
+    file(t, "site/index.html", "<html></html>");
+    file(t, "site/a.json", "{}");
+    header(t, "site/empty", '0', "00000000000");
+    end(t);
+
+    assert_int_equal(check(t, &reason, &entries), 0);
+    assert_int_equal(entries, 4);
+
+    /* one zero block, padding zeros after: still the end */
+    t->len -= BLOCK;
+    memset(t->buf + t->len, 0, 8 * BLOCK);
+    t->len += 8 * BLOCK;
+    assert_int_equal(check(t, &reason, &entries), 0);
+
+    free(t);
+}
+
+
+static void
+test_refused(void **state)
+{
+    tar_t            *t;
+    uint64_t          entries;
+    ingest_reason_e   reason;
+
+    (void) state;
+
+    t = calloc(1, sizeof(tar_t));
+
+    /* no end-of-archive block */
+    file(t, "index.html", "x");
+    assert_int_equal(check(t, &reason, &entries), -1);
+    assert_int_equal(reason, INGEST_TAR_HEADER);
+
+    /* hidden data after the end */
+    t->len = 0;
+    file(t, "index.html", "x");
+    end(t);
+    file(t, "hidden.html", "secret");
+    assert_int_equal(check(t, &reason, &entries), -1);
+    assert_int_equal(reason, INGEST_TRAILING_GARBAGE);
+
+    /* a bad checksum */
+    t->len = 0;
+    file(t, "index.html", "x");
+    t->buf[0] ^= 1;
+    end(t);
+    assert_int_equal(check(t, &reason, &entries), -1);
+    assert_int_equal(reason, INGEST_TAR_HEADER);
+
+    /* sizes that are not numbers, or negative */
+    t->len = 0;
+    header(t, "x", '0', "0000000009\0");
+    end(t);
+    assert_int_equal(check(t, &reason, &entries), -1);
+    assert_int_equal(reason, INGEST_TAR_HEADER);
+
+    t->len = 0;
+    header(t, "x", '0', "\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff");
+    end(t);
+    assert_int_equal(check(t, &reason, &entries), -1);
+
+    /* a directory or a link with data */
+    t->len = 0;
+    header(t, "d/", '5', "00000001000");
+    data(t, "x", 1);
+    end(t);
+    assert_int_equal(check(t, &reason, &entries), -1);
+    assert_int_equal(reason, INGEST_TAR_HEADER);
+
+    /* a type that is not plain: GNU dumpdir */
+    t->len = 0;
+    header(t, "d/", 'D', "00000000000");
+    end(t);
+    assert_int_equal(check(t, &reason, &entries), -1);
+
+    free(t);
+}
+
+
+static void
+test_base256_size(void **state)
+{
+    tar_t            *t;
+    uint64_t          entries;
+    ingest_reason_e   reason;
+
+    (void) state;
+
+    t = calloc(1, sizeof(tar_t));
+    header(t, "x", '0', "\x80\0\0\0\0\0\0\0\0\0\0\x03");
+    data(t, "abc", 3);
+    end(t);
+    assert_int_equal(check(t, &reason, &entries), 0);
+    assert_int_equal(entries, 1);
+    free(t);
+}
+
+
+static void
+pax(tar_t *t, const char *records, char type)
+{
+    char  size[24];
+
+    (void) snprintf(size, sizeof(size), "%011zo", strlen(records));
+    header(t, "PaxHeader/x", type, size);
+    data(t, records, strlen(records));
+}
+
+
+static void
+test_pax_size(void **state)
+{
+    tar_t              *t;
+    uint64_t            entries;
+    ingest_reason_e     reason;
+    ingest_tarcheck_t   c;
+
+    (void) state;
+
+    t = calloc(1, sizeof(tar_t));
+
+    /* the pax size wins over the ustar size (POSIX) */
+    pax(t, "10 size=3\n", 'x');
+    header(t, "x", '0', "00000000000");
+    data(t, "abc", 3);
+    end(t);
+    assert_int_equal(check(t, &reason, &entries), 0);
+    ingest_tarcheck_init(&c);
+    ingest_tarcheck_feed(&c, t->buf, t->len);
+    assert_int_equal(c.file_bytes, 3);
+
+    /* a record one byte longer than its length says */
+    t->len = 0;
+    pax(t, "10 size=33\n", 'x');
+    header(t, "x", '0', "00000000003");
+    data(t, "abc", 3);
+    end(t);
+    assert_int_equal(check(t, &reason, &entries), -1);
+
+    /* a record whose length lies, a size that is not a number, a size
+     * in a global header: refused */
+    t->len = 0;
+    pax(t, "12 size=3\n", 'x');
+    header(t, "x", '0', "00000000003");
+    data(t, "abc", 3);
+    end(t);
+    assert_int_equal(check(t, &reason, &entries), -1);
+
+    t->len = 0;
+    pax(t, "11 size=3x\n", 'x');
+    header(t, "x", '0', "00000000003");
+    data(t, "abc", 3);
+    end(t);
+    assert_int_equal(check(t, &reason, &entries), -1);
+
+    t->len = 0;
+    pax(t, "10 size=3\n", 'g');
+    header(t, "x", '0', "00000000003");
+    data(t, "abc", 3);
+    end(t);
+    assert_int_equal(check(t, &reason, &entries), -1);
+
+    /* other records pass, whatever their bytes */
+    t->len = 0;
+    pax(t, "22 path=ni\xc3\xb1o/\xff\x01.json\n21 hdrcharset=BINARY\n", 'x');
+    file(t, "x", "abc");
+    end(t);
+    assert_int_equal(check(t, &reason, &entries), 0);
+
+    free(t);
+}
+
+
+int
+main(void)
+{
+    const struct CMUnitTest  tests[] = {
+        cmocka_unit_test(test_good),
+        cmocka_unit_test(test_refused),
+        cmocka_unit_test(test_base256_size),
+        cmocka_unit_test(test_pax_size),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
