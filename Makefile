@@ -5,7 +5,11 @@
 #   make stop       stop it
 #   make test       install dependencies, build, unit and integration tests
 #   make compat     build the module against nginx 1.26 headers too
+#   make fuzz       libFuzzer over the package validator and the snapshot
+#                   reader, FUZZ_SECONDS (60) each, under ASan/UBSan
 #   make bench      benchmarks (see bench/RESULTS.md)
+#   make bench-ingest  time from last byte to live, against tar -xzf
+#   make bench-stats   requests/s with visitor statistics on against off
 #   make clean      remove build/ and var/
 #
 # NGINX_SRC=/path/to/nginx-1.2x.y builds the module against another nginx
@@ -29,21 +33,39 @@ LIBPREP_SRCS   = $(wildcard libprep/*.c)
 LIBPREP_HDRS   = $(wildcard libprep/*.h)
 INGEST_SRCS    = $(wildcard ingest/*.c)
 INGEST_HDRS    = $(wildcard ingest/*.h)
-INGEST_LIBS    = -larchive -lcrypto -lz -lpthread -lm
+INGEST_LIBS    = -larchive -ldeflate -lcrypto -lz -lpthread -lm
 MODULE_SRCS    = $(wildcard ngx_prep_module/*.c ngx_prep_module/*.h)
 UNIT_SRCS      = $(wildcard tests/unit/test_*.c)
 UNIT_BINS      = $(patsubst tests/unit/%.c,$(BUILD)/asan/%,$(UNIT_SRCS))
 
 # Debian packages needed to build, test and benchmark (make deps)
 DEPS = gcc make pkg-config nginx nginx-dev libarchive-dev libssl-dev \
-       zlib1g-dev libpcre2-dev libcmocka-dev python3 python3-pytest \
-       curl openssh-server openssh-client rsync wrk
+       zlib1g-dev libdeflate-dev libpcre2-dev libcmocka-dev python3 \
+       python3-pytest \
+       curl openssh-server openssh-client rsync wrk \
+       clang libclang-rt-14-dev man-db time \
+       goaccess python3-prometheus-client libfaketime
 
 MOD_DIR        = $(BUILD)/nginx
 MOD_SO         = $(BUILD)/ngx_http_prep_module.so
 
+# libFuzzer targets (clang): sources of tests/fuzz/fuzz_<name>.c
+FUZZ_CC        ?= clang
+FUZZ_SECONDS   ?= 60
+FUZZ_SMOKE_SECONDS ?= 5
+FUZZ_NAMES      = validator snapshot
+FUZZ_DIR        = $(BUILD)/fuzz
+FUZZ_BINS       = $(patsubst %,$(FUZZ_DIR)/fuzz_%,$(FUZZ_NAMES))
+FUZZ_FLAGS      = -O1 -g -fsanitize=fuzzer,address,undefined \
+                  -fno-sanitize-recover=all -fno-omit-frame-pointer
+# clang also wants a format attribute on every vprintf-style helper,
+# which gcc does not: the gcc builds keep -Wformat=2 whole
+FUZZ_WARN       = $(PREP_WARN) -Wno-format-nonliteral -Wno-missing-prototypes
+FUZZ_RUN        = -rss_limit_mb=4096 -timeout=20 -max_len=65536 \
+                  -print_final_stats=1
+
 .PHONY: all module ingest deps unit integration test run stop bench clean \
-        asan compat
+        asan compat fuzz fuzz-smoke bench-ingest bench-stats
 
 all: module ingest
 
@@ -107,6 +129,37 @@ $(BUILD)/asan/test_%: tests/unit/test_%.c $(LIBPREP_SRCS) $(LIBPREP_HDRS) \
 	    -Wno-missing-prototypes -o $@ $< $(LIBPREP_SRCS) \
 	    $(filter-out ingest/main.c,$(INGEST_SRCS)) -lcmocka $(INGEST_LIBS)
 
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(LIBPREP_SRCS) $(LIBPREP_HDRS) \
+        $(INGEST_SRCS) $(INGEST_HDRS)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(PREP_CPPFLAGS) -Iingest $(FUZZ_FLAGS) $(FUZZ_WARN) \
+	    -o $@ $< $(LIBPREP_SRCS) \
+	    $(filter-out ingest/main.c,$(INGEST_SRCS)) $(INGEST_LIBS)
+
+# seeds are generated from the fixtures, never committed
+$(FUZZ_DIR)/seeds/.done: tests/fuzz/make_seeds.py \
+        tests/fixtures/gen_prep.py $(BUILD)/prep-ingest
+	rm -rf $(FUZZ_DIR)/seeds
+	$(PYTHON) tests/fuzz/make_seeds.py --ingest $(BUILD)/prep-ingest \
+	    --out $(FUZZ_DIR)/seeds
+	touch $@
+
+# FUZZ_SECONDS of fuzzing per target; the corpus grows in
+# $(FUZZ_DIR)/corpus-<name>, crashes land in $(FUZZ_DIR)/crash-*
+fuzz: $(FUZZ_BINS) $(FUZZ_DIR)/seeds/.done
+	@set -e; for t in $(FUZZ_NAMES); do \
+	    mkdir -p $(FUZZ_DIR)/corpus-$$t; \
+	    echo "== fuzz_$$t for $(FUZZ_SECONDS) s"; \
+	    $(FUZZ_DIR)/fuzz_$$t $(FUZZ_RUN) -max_total_time=$(FUZZ_SECONDS) \
+	        -artifact_prefix=$(FUZZ_DIR)/crash-$$t- \
+	        $(FUZZ_DIR)/corpus-$$t $(FUZZ_DIR)/seeds/$$t; \
+	done
+
+# part of make test: the targets build, every seed runs clean, and a
+# few seconds of fuzzing find nothing
+fuzz-smoke:
+	$(MAKE) fuzz FUZZ_SECONDS=$(FUZZ_SMOKE_SECONDS)
+
 # the module must keep compiling on nginx 1.25+ (Debian trixie's 1.26)
 compat:
 	tools/nginx-compat.sh $(BUILD)/compat
@@ -121,6 +174,7 @@ integration: all $(BUILD)/asan/prep-ingest
 test: deps
 	$(MAKE) all asan
 	$(MAKE) unit
+	$(MAKE) fuzz-smoke
 	$(MAKE) compat
 	$(MAKE) integration
 
@@ -133,6 +187,12 @@ stop:
 
 bench: deps all
 	bench/serve.sh
+
+bench-ingest: deps all
+	PREP_BUILD=$(abspath $(BUILD)) PYTHON=$(PYTHON) bench/ingest.sh
+
+bench-stats: deps all
+	PREP_BUILD=$(abspath $(BUILD)) PYTHON=$(PYTHON) bench/stats.sh
 
 clean:
 	@if [ -f var/nginx.pid ]; then tools/run-local.sh stop; fi

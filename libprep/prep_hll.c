@@ -16,19 +16,28 @@
 void
 prep_hll_add(uint8_t *registers, unsigned p, uint64_t hash)
 {
-    uint8_t   rank;
-    uint64_t  index, rest;
+    size_t   index;
+    uint8_t  rank;
 
-    index = hash >> (64 - p);
-
-    /* the rank is the position of the first 1 bit of the remaining bits;
-     * the sentinel bit bounds it at 64 - p + 1 when they are all zero */
-    rest = (hash << p) | ((uint64_t) 1 << (p - 1));
-    rank = (uint8_t) (__builtin_clzll(rest) + 1);
+    index = prep_hll_index(p, hash, &rank);
 
     if (registers[index] < rank) {
         registers[index] = rank;
     }
+}
+
+
+size_t
+prep_hll_index(unsigned p, uint64_t hash, uint8_t *rank)
+{
+    uint64_t  rest;
+
+    /* the rank is the position of the first 1 bit of the remaining bits;
+     * the sentinel bit bounds it at 64 - p + 1 when they are all zero */
+    rest = (hash << p) | ((uint64_t) 1 << (p - 1));
+    *rank = (uint8_t) (__builtin_clzll(rest) + 1);
+
+    return (size_t) (hash >> (64 - p));
 }
 
 

@@ -27,6 +27,13 @@
 /* registers: prep_hll_size(p) bytes, zeroed for an empty set */
 void prep_hll_add(uint8_t *registers, unsigned p, uint64_t hash);
 
+/*
+ * The register prep_hll_add() raises for hash and the rank it raises it
+ * to (1 to 65 - p), for updaters that store the register themselves
+ * (atomically, in shared memory).
+ */
+size_t prep_hll_index(unsigned p, uint64_t hash, uint8_t *rank);
+
 /* registers of dst become the union of dst and src (same p) */
 void prep_hll_merge(uint8_t *dst, const uint8_t *src, unsigned p);
 

@@ -12,15 +12,7 @@
 #include "prep_json.h"
 
 
-#define PREP_UTF8_INVALID  0xFFFFFFFFu
-
-
-/*
- * Decodes one UTF-8 sequence at *p (p < end), advancing *p.  Returns the
- * code point, or PREP_UTF8_INVALID after consuming one byte of an
- * ill-formed sequence (overlong, surrogate, above U+10FFFF, truncated).
- */
-static uint32_t
+uint32_t
 prep_utf8_next(const unsigned char **p, const unsigned char *end)
 {
     size_t                n, i;

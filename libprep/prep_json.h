@@ -12,6 +12,10 @@
 
 
 #include <stddef.h>
+#include <stdint.h>
+
+
+#define PREP_UTF8_INVALID  0xFFFFFFFFu
 
 
 /* bytes prep_json_escape() will write for src (no quotes, no NUL) */
@@ -23,6 +27,14 @@ size_t prep_json_escape(char *dst, const char *src, size_t len);
 /* 1 when [src, src + len) is well-formed UTF-8 (no overlongs, no
  * surrogates, nothing above U+10FFFF), 0 otherwise */
 int prep_utf8_valid(const char *src, size_t len);
+
+/*
+ * Decodes one UTF-8 sequence at *p (p < end), advancing *p.  Returns the
+ * code point, or PREP_UTF8_INVALID after consuming one byte of an
+ * ill-formed sequence (overlong, surrogate, above U+10FFFF, truncated).
+ * Shared with the Prometheus escaper, so both treat bytes alike.
+ */
+uint32_t prep_utf8_next(const unsigned char **p, const unsigned char *end);
 
 
 #endif /* _PREP_JSON_H_INCLUDED_ */

@@ -43,6 +43,7 @@ ngx_int_t
 ngx_http_prep_serve_handler(ngx_http_request_t *r)
 {
     ngx_int_t                  rc;
+    ngx_http_prep_ctx_t       *ctx;
     ngx_http_prep_snapshot_t  *s;
     const prep_snap_entry_t   *e;
     ngx_http_prep_loc_conf_t  *plcf;
@@ -82,6 +83,10 @@ ngx_http_prep_serve_handler(ngx_http_request_t *r)
                        "prep: \"%V\" not in the snapshot", &r->uri);
         return NGX_HTTP_NOT_FOUND;
     }
+
+    /* for the statistics: the entry's path and type, also on a 304 */
+    ctx = ngx_http_get_module_ctx(r, ngx_http_prep_module);
+    ctx->entry = e;
 
     r->connection->log->action = "sending response to client";
 

@@ -160,6 +160,7 @@ typedef struct {
 
 typedef struct {
     ngx_http_prep_snapshot_t  *snapshot;
+    const prep_snap_entry_t   *entry;          /* what was answered */
 } ngx_http_prep_ctx_t;
 
 

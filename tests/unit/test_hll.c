@@ -183,6 +183,35 @@ test_hll_all_zero_hash(void **state)
 }
 
 
+/* prep_hll_index() names the register and rank prep_hll_add() uses */
+static void
+test_hll_index_agrees_with_add(void **state)
+{
+    size_t    index;
+    uint8_t   regs[1 << 14], rank;
+    uint64_t  i, hash;
+
+    (void) state;
+
+    for (i = 0; i < 100000; i++) {
+        hash = test_id_hash(i);
+        memset(regs, 0, sizeof(regs));
+
+        prep_hll_add(regs, 14, hash);
+        index = prep_hll_index(14, hash, &rank);
+
+        assert_true(index < sizeof(regs));
+        assert_true(rank >= 1 && rank <= 64 - 14 + 1);
+        assert_int_equal(regs[index], rank);
+    }
+
+    assert_int_equal(prep_hll_index(14, 0, &rank), 0);
+    assert_int_equal(rank, 64 - 14 + 1);
+    assert_int_equal(prep_hll_index(14, UINT64_MAX, &rank), (1 << 14) - 1);
+    assert_int_equal(rank, 1);
+}
+
+
 int
 main(void)
 {
@@ -194,6 +223,7 @@ main(void)
         cmocka_unit_test(test_hll_million),
         cmocka_unit_test(test_hll_merge),
         cmocka_unit_test(test_hll_all_zero_hash),
+        cmocka_unit_test(test_hll_index_agrees_with_add),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
