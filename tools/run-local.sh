@@ -71,6 +71,8 @@ ngx_prep is serving the sample corte:
     http://127.0.0.1:$port/
 
     corte header:   curl -sI http://127.0.0.1:$port/ | grep -i x-prep-corte
+    statistics:     curl -s http://127.0.0.1:$port/prep-status
+                    curl -s 'http://127.0.0.1:$port/prep-status?format=prometheus'
     control:        curl --unix-socket $var/control.sock http://localhost/
     publish more:   tools/run-local.sh publish PACKAGE.tar.gz
     logs:           $var/logs/
