@@ -276,6 +276,7 @@ ingest_cmd_check(int argc, char **argv)
         vc.limits = &conf.limits;
         vc.gzip_level = 0;
         vc.in_process = 1;
+        vc.lock_fd = -1;
 
         if (ingest_validate(&vc, &vo) != 0) {
             err = vo.err;

@@ -36,6 +36,11 @@ typedef struct {
     int                     gzip_level;
     uint64_t                memory_limit;   /* RLIMIT_AS; 0 none */
     int                     in_process;     /* no child (prep-ingest check) */
+
+    /* the watch's lock, or -1: the child must not hold it, or a watch
+     * restarted right after a kill -9 would find it taken by the child
+     * that is still dying of PR_SET_PDEATHSIG */
+    int                     lock_fd;
 } ingest_validate_conf_t;
 
 

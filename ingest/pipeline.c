@@ -195,14 +195,20 @@ ingest_pl_stage(ingest_pl_t *pl)
 
     pl->stage_s = ingest_now() - start;
 
-    /* a writer still at work: the copy is of a moment, not of a file */
+    /*
+     * A writer still at work: the copy is of a moment, not of a file.
+     * The candidate keeps the stamp taken before the copy, not the new
+     * one: the file as it is now was never looked at, so its close, a
+     * listing or the deadline finds it changed and looks again.  Were
+     * the new stamp kept, an upload that ended during the copy would
+     * look unchanged from then on and be given up on as truncated.
+     */
     if (fstat(pl->fd, &sb) == 0) {
         ingest_stamp_of(&after, &sb);
 
         if (!ingest_stamp_equal(&after, &pl->stamp)
             || pl->size != (uint64_t) sb.st_size)
         {
-            pl->c->stamp = after;
             pl->c->since = ingest_now();
             ingest_pl_wait(pl, INGEST_TRUNCATED, "the file changed while "
                            "it was copied (upload in progress)");
@@ -286,6 +292,7 @@ ingest_pl_build(ingest_pl_t *pl)
     vc.limits = &w->conf->limits;
     vc.gzip_level = w->conf->gzip_level;
     vc.memory_limit = w->conf->validator_memory;
+    vc.lock_fd = w->watch_lock_fd;
 
     start = ingest_now();
 

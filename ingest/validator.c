@@ -298,6 +298,11 @@ ingest_validate(const ingest_validate_conf_t *conf,
 
     if (pid == 0) {
         (void) close(pfd[0]);
+
+        if (conf->lock_fd >= 0) {
+            (void) close(conf->lock_fd);
+        }
+
         (void) ingest_validate_child(conf, pfd[1], parent);
         _exit(1);
     }

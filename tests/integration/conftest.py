@@ -122,10 +122,10 @@ def served(nginx_factory, pkg_a):
 # ------------------------------------------------- prep-ingest watch daemon
 # (appended for the ingest daemon suites: test_ingest_*.py, test_ssh*.py)
 
+import contextlib as _contextlib
 import json as _json
 import signal as _signal
 import subprocess as _subprocess
-import time as _time
 from pathlib import Path as _Path
 
 WATCH_START_TIMEOUT = 20.0
@@ -147,6 +147,7 @@ class Watch:
         self.env = dict(env or {})
         self.binary = str(binary or ph.INGEST_BIN)
         self.proc = None
+        self._pause_depth = 0
         self.stderr_path = self.base / "watch.stderr"
         self.drop.mkdir(parents=True, exist_ok=True)
         self.store.mkdir(parents=True, exist_ok=True)
@@ -208,6 +209,40 @@ class Watch:
     def wait_exit(self, timeout=WATCH_EVENT_TIMEOUT):
         return self.proc.wait(timeout=timeout)
 
+    @property
+    def stopped(self):
+        """The daemon is stopped (SIGSTOP: state T in /proc)."""
+        try:
+            with open("/proc/%d/stat" % self.proc.pid) as f:
+                return f.read().rsplit(")", 1)[1].split()[0] == "T"
+        except (FileNotFoundError, ProcessLookupError):
+            return False
+
+    @_contextlib.contextmanager
+    def paused(self):
+        """The daemon stopped for the block: what the block does reaches
+        it afterwards as queued inotify events, all at once, so its
+        first look at a file finds it as the block left it.  Nests; does
+        nothing when the daemon is not running or already stopped (at a
+        PREP_INGEST_PAUSE point: the test resumes it)."""
+        if self._pause_depth or not self.running or self.stopped:
+            self._pause_depth += 1
+            try:
+                yield self
+            finally:
+                self._pause_depth -= 1
+            return
+        self._pause_depth += 1
+        os.kill(self.proc.pid, _signal.SIGSTOP)
+        try:
+            ph.wait_for(lambda: self.stopped or not self.running, 10,
+                        "the daemon to stop")
+            yield self
+        finally:
+            self._pause_depth -= 1
+            if self.running:
+                os.kill(self.proc.pid, _signal.SIGCONT)
+
     def stderr_text(self):
         try:
             return self.stderr_path.read_text(errors="replace")
@@ -222,13 +257,15 @@ class Watch:
     # ---------------------------------------------------------- events
 
     def events(self, name=None):
-        """Every line of STORE/events.jsonl, parsed (each must parse)."""
+        """Every line of STORE/events.jsonl, parsed (each must parse).
+        Bytes after the last newline are a line the daemon is writing: a
+        write() that crosses a page boundary can be read halfway."""
         try:
             raw = self.events_path.read_bytes()
         except FileNotFoundError:
             return []
         out = []
-        for line in raw.split(b"\n"):
+        for line in raw.split(b"\n")[:-1]:
             if not line:
                 continue
             ev = _json.loads(line.decode("utf-8"))
@@ -266,10 +303,19 @@ class Watch:
         """Puts a package into the drop folder as an uploader would:
         copy (written in place: close_write), rename (written under a
         dot name, then renamed: moved_to) or link (".filepart", then
-        link + unlink as sftp-server renames: create)."""
+        link + unlink as sftp-server renames: create).  The daemon is
+        stopped meanwhile (paused()): it gets the same events, but its
+        first look is at the finished upload, whatever the load.  A look
+        in the middle of an upload is right to look again (one more
+        "seen", an "incomplete"); the tests of uploads in progress write
+        their files themselves."""
         name = name or os.path.basename(os.fspath(src))
         if data is None:
             data = _Path(os.fspath(src)).read_bytes()
+        with self.paused():
+            return self._drop(name, data, how)
+
+    def _drop(self, name, data, how):
         final = self.drop / name
         if how == "copy":
             final.write_bytes(data)

@@ -180,6 +180,53 @@ def test_writer_cannot_change_what_is_validated(nginx_factory,
     assert [e["corte_id"] for e in w.events("published")] == [a.id, b.id]
 
 
+def test_upload_finished_during_the_copy(nginx_factory, watch_factory,
+                                         pkg_a):
+    """The daemon takes the stamp of an upload halfway through, and is
+    stopped there (after_seen); the rest arrives and the writer closes
+    before its copy is made, so the copy is not of the file it stamped
+    ("changed while it was copied").  The complete file was never
+    looked at: the writer's close must make the daemon look again and
+    publish it, not take it for unchanged and quarantine it as
+    truncated after --incomplete-timeout (seen under load when an
+    upload's IN_CREATE was read while the upload was being written)."""
+    nginx = nginx_factory()
+    w = watch_factory(nginx, args=FAST,
+                      env={"PREP_INGEST_PAUSE": "after_seen"})
+    data = pkg_a.path.read_bytes()
+    half = len(data) // 2
+    name = pkg_a.path.name
+    tmp = w.drop / (".%s.upload" % name)     # a name the daemon ignores
+
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        assert os.write(fd, data[:half]) == half
+        os.rename(tmp, w.drop / name)        # still open for writing
+        ph.wait_for(lambda: _stopped(w.proc.pid), 20, "the pause point")
+        assert os.write(fd, data[half:]) == len(data) - half
+    finally:
+        os.close(fd)
+    os.kill(w.proc.pid, signal.SIGCONT)
+
+    ev = w.wait_event("incomplete", file=name)
+    assert ev["reason"] == "truncated"
+    assert "changed while it was copied" in ev["message"], ev
+
+    # each later look stops at the pause point again: resume it
+    def outcome():
+        if _stopped(w.proc.pid):
+            os.kill(w.proc.pid, signal.SIGCONT)
+        return [e for e in w.events() if e.get("file") == name
+                and e["event"] in ("published", "rejected")]
+    done = ph.wait_for(outcome, 30, "a decision about %s" % name)
+
+    assert [e["event"] for e in done] == ["published"], done
+    assert done[0]["sha256"] == sha256(pkg_a.path)
+    assert nginx.get("/index.html").corte == pkg_a.iso
+    assert w.quarantine() == {}
+    assert not _stopped(w.proc.pid)
+
+
 def test_validator_crash_costs_one_package(nginx_factory, watch_factory,
                                            packages):
     """The validator child dies reading a package (as a parser bug would
@@ -244,6 +291,11 @@ def test_kill9_while_the_hook_runs(nginx_factory, watch_factory, pkg_a,
                       env={"PREP_INGEST_FAULT": "after_hook_start"})
     w.drop_file(pkg_a)
     assert w.wait_exit(timeout=60) == 137
+    # the hook's child is a copy of the daemon, holding the store's lock,
+    # until its exec: a restart before that is refused ("another
+    # prep-ingest watch runs"), and systemd's Restart= tries again
+    ph.wait_for(lambda: not _processes_of(w), 10, "no process of the "
+                "dead daemon left")
 
     w.env = {}
     w.start()

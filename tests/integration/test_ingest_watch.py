@@ -80,7 +80,8 @@ def test_publishes_a_dropped_package(nginx_factory, watch_factory, pkg_a):
 @pytest.mark.parametrize("how", ["copy", "rename", "link"])
 def test_every_way_of_arriving(nginx_factory, watch_factory, pkg_a, how):
     """close_write (scp, sftp put), moved_to (rsync, sftp put+rename with
-    posix-rename), create (sftp-server's link+unlink rename)."""
+    posix-rename), create (sftp-server's link+unlink rename).  One look
+    (drop_file: at the finished file), one "seen", the event's trigger."""
     nginx = nginx_factory()
     w = watch_factory(nginx, args=FAST)
     w.drop_file(pkg_a, how=how)
@@ -89,7 +90,10 @@ def test_every_way_of_arriving(nginx_factory, watch_factory, pkg_a, how):
     assert_serves(nginx, pkg_a)
     time.sleep(0.3)
     assert len(w.events("published")) == 1
-    assert len(w.events("seen")) == 1, w.events("seen")
+    seen = w.events("seen")
+    assert len(seen) == 1, seen
+    assert seen[0]["trigger"] == {"copy": "close_write", "rename": "moved_to",
+                                  "link": "create"}[how], seen
 
 
 def test_temporary_names_are_ignored(nginx_factory, watch_factory, pkg_a):
@@ -218,6 +222,47 @@ def test_truncated_upload_quarantined_after_timeout(nginx_factory,
     r = w.quarantine()[ev["quarantine"]]
     assert r["sha256"] == hashlib.sha256(cut).hexdigest()
     assert served_corte(nginx) == "none"
+
+
+def test_slow_upload_is_not_given_up_while_it_grows(nginx_factory,
+                                                    watch_factory, pkg_a):
+    """An upload that takes far longer than --incomplete-timeout but
+    never stops growing for that long is waited for, then published:
+    the timeout counts time without change, not time since the start.
+    No periodic listing: only the deadlines make the daemon look again
+    while the writer holds the file open (no event until its close)."""
+    timeout = 2.0
+    nginx = nginx_factory()
+    w = watch_factory(nginx, args=["--rescan-interval", "3600",
+                                   "--incomplete-timeout", str(timeout)])
+    data = pkg_a.path.read_bytes()
+    name = pkg_a.path.name
+    chunks = 25                       # one every 0.2 s: about 5 s in all
+    step = len(data) // chunks + 1
+    tmp = w.drop / (".%s.upload" % name)
+
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        os.write(fd, data[:step])
+        os.rename(tmp, w.drop / name)  # noticed at once, incomplete
+        w.wait_event("incomplete", file=name, reason="truncated")
+        start = time.monotonic()
+        for off in range(step, len(data), step):
+            time.sleep(0.2)           # the uploader's pace
+            os.write(fd, data[off:off + step])
+        assert time.monotonic() - start > 2 * timeout
+        assert not w.events("rejected")
+    finally:
+        os.close(fd)
+
+    ev = w.wait_event("published", file=name)
+    assert ev["sha256"] == sha256(pkg_a.path)
+    assert not w.events("rejected") and w.quarantine() == {}
+    # looked at again as it grew: each look saw more of it
+    sizes = [e["size"] for e in w.events("seen") if e["file"] == name]
+    assert len(sizes) >= 3 and sizes == sorted(set(sizes)), sizes
+    assert sizes[-1] == len(data)
+    assert_serves(nginx, pkg_a)
 
 
 def test_sidecar(nginx_factory, watch_factory, packages):
@@ -356,6 +401,15 @@ def test_retention(nginx_factory, watch_factory, packages):
     for pkg in pkgs:
         w.drop_file(pkg)
         w.wait_event("published", corte_id=pkg.id)
+
+    # retention follows the "published" event: after the last one, the
+    # snapshot of pkgs[1] and the package of pkgs[2] go
+    def trimmed(where, pkg):
+        return [e for e in w.events("retention") if e["dir"] == where
+                and [n[:13] for n in e["removed"].split(",")] == [pkg.id]]
+    ph.wait_for(lambda: trimmed("cortes", pkgs[1])
+                and trimmed("packages", pkgs[2]), 20,
+                "retention after the last publication")
     snaps = sorted(os.listdir(w.store / "cortes"))
     assert [s[:13] for s in snaps] == [p.id for p in pkgs[2:]]
     kept = sorted(os.listdir(w.store / "packages"))
@@ -573,14 +627,11 @@ def test_inotify_overflow_rescans(nginx_factory, watch_factory, packages):
         with open(limit, "w") as f:
             f.write(saved)
 
-    os.kill(w.proc.pid, signal.SIGSTOP)
-    try:
+    with w.paused():
         for i in range(200):
             (w.drop / (".storm-%03d" % i)).write_bytes(b"x")
         for pkg in reversed(pkgs):
             w.drop_file(pkg)
-    finally:
-        os.kill(w.proc.pid, signal.SIGCONT)
 
     w.wait_event("overflow", timeout=20)
     w.wait_event("published", corte_id=pkgs[-1].id, timeout=30)
@@ -621,24 +672,44 @@ def test_drop_folder_goes_and_comes_back(nginx_factory, watch_factory,
         assert not w.events()[m:]
 
 
+def _barrier(w, n):
+    """Drops a file that is not a package and waits for its rejection.
+    inotify reports in order, so by then the daemon has read every event
+    of the drop folder that came before it, and has taken every due
+    candidate that sorts before it (a name without a corte sorts last)."""
+    name = "barrier-%d.tar.gz" % n
+    (w.drop / name).write_bytes(b"not a package\n")
+    ev = w.wait_event("rejected", file=name)
+    assert ev["reason"] == "not_gzip", ev
+
+
 def test_sighup_lists_the_folder(nginx_factory, watch_factory, pkg_a):
     """A file that no event names is found by a listing: created empty
     in the drop folder by mknod (IN_CREATE of an empty file: skipped as
     an upload starting), then filled through a hard link from outside
     it, which inotify reports to the other folder only.  With no
-    periodic listing soon, SIGHUP finds it."""
+    periodic listing soon, SIGHUP finds it.  Barriers, not time, make
+    the daemon read the IN_CREATE while the file is still empty, and
+    show that it goes on without looking at the file once it is full."""
     nginx = nginx_factory()
     w = watch_factory(nginx, args=["--rescan-interval", "3600"])
-    target = w.drop / pkg_a.path.name
+    name = pkg_a.path.name
+    target = w.drop / name
     os.mknod(target, 0o100644)
     outside = w.base / "outside"
     os.link(target, outside)
+    _barrier(w, 1)                  # the IN_CREATE of the empty file read
+
     with open(outside, "r+b") as f:
         f.write(pkg_a.path.read_bytes())
-    time.sleep(1.0)
+    _barrier(w, 2)                  # the daemon went on, and not to it
+    assert not [e for e in w.events() if e.get("file") == name]
     assert not w.events("published")
+    assert served_corte(nginx) == "none"
 
     os.kill(w.proc.pid, signal.SIGHUP)
-    w.wait_event("published", timeout=20)
-    assert w.events("seen")[-1]["trigger"] == "scan"
+    ev = w.wait_event("published", file=name, timeout=20)
+    assert ev["sha256"] == sha256(pkg_a.path)
+    seen = [e for e in w.events("seen") if e["file"] == name]
+    assert [e["trigger"] for e in seen] == ["scan"], seen
     assert_serves(nginx, pkg_a)

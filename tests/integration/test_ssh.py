@@ -6,10 +6,14 @@ prep-ingest watch publishes each good package exactly once.  An scp
 killed halfway never publishes its partial file; the next complete
 upload does.
 
-Runs as root (CI does): it creates two system accounts for the test
-(removed at the end if it created them), a chroot under /srv (every
-component root-owned, as ChrootDirectory demands), throwaway host and
-user keys, and starts /usr/sbin/sshd -D -e on a free loopback port.
+Runs as root (CI does): it creates a directory /srv/prep-ssh-XXXXXXXX
+(a chroot in it, every component root-owned, as ChrootDirectory
+demands; throwaway host and user keys) and two system accounts named
+after it (preptest-sftp-XXXXXXXX, preptest-rsync-XXXXXXXX), and starts
+/usr/sbin/sshd -D -e on a free loopback port.  Every run has its own
+accounts, keys and sshd, so runs side by side do not meet; each removes
+what it made, even when it fails, and what a killed run left (its
+directory names a process that is gone) is removed by the next one.
 """
 
 import hashlib
@@ -30,12 +34,20 @@ import prep_harness as ph
 pytestmark = [pytest.mark.needs_module, pytest.mark.needs_ingest]
 
 SSHD = "/usr/sbin/sshd"
-SFTP_USER = "preptest-sftp"
-RSYNC_USER = "preptest-rsync"
+SSH_BASE_DIR = "/srv"
+SSH_BASE_PREFIX = "prep-ssh-"
+USER_PREFIXES = ("preptest-sftp-", "preptest-rsync-")
 EXAMPLE = ph.REPO / "deploy" / "sshd_config.example"
 EXAMPLE_CHROOT = "/srv/prep-drop"
 EXAMPLE_SFTP_USER = "prep-institute"
 EXAMPLE_RSYNC_USER = "prep-institute-rsync"
+
+# useradd, usermod and userdel lock /etc/passwd: a run side by side may
+# hold it for a moment ("cannot lock /etc/passwd; try again later")
+ACCOUNT_TIMEOUT = 30.0
+USERADD_EXISTS = 9
+USERDEL_NO_USER = 6
+USERDEL_LOGGED_IN = 8
 
 
 def _run(cmd, **kw):
@@ -43,19 +55,99 @@ def _run(cmd, **kw):
                           **kw)
 
 
-def _ensure_user(name, shell):
-    """(uid, created) of a local account with no password, unlocked."""
-    r = _run(["id", "-u", name])
-    created = False
-    if r.returncode != 0:
-        r = _run(["useradd", "--system", "--no-create-home", "--home-dir",
-                  "/nonexistent", "--shell", shell, name])
-        assert r.returncode == 0, r.stderr
-        created = True
+def _account_cmd(cmd, done=(0,)):
+    """Runs a shadow-utils command until its exit status is in done
+    (another run may hold the lock); the last result."""
+    last = {}
+
+    def attempt():
+        last["r"] = _run(cmd)
+        return last["r"].returncode in done
+    try:
+        ph.wait_for(attempt, ACCOUNT_TIMEOUT, " ".join(cmd), interval=0.2)
+    except ph.HarnessError:
+        pass
+    return last["r"]
+
+
+def _create_user(name, shell):
+    """The uid of a new local account with no password, unlocked."""
+    r = _account_cmd(["useradd", "--system", "--no-create-home",
+                      "--home-dir", "/nonexistent", "--shell", shell, name],
+                     done=(0, USERADD_EXISTS))
+    assert r.returncode in (0, USERADD_EXISTS), r.stderr
     # "!" in shadow is a locked account, which sshd refuses; "*" is none
-    r = _run(["usermod", "-p", "*", name])
+    r = _account_cmd(["usermod", "-p", "*", name])
     assert r.returncode == 0, r.stderr
-    return int(_run(["id", "-u", name]).stdout), created
+    r = _run(["id", "-u", name])
+    assert r.returncode == 0, r.stderr
+    return int(r.stdout)
+
+
+def _delete_user(name):
+    r = _account_cmd(["userdel", name], done=(0, USERDEL_NO_USER,
+                                              USERDEL_LOGGED_IN))
+    if r.returncode == USERDEL_LOGGED_IN:
+        # a session of the stopped sshd still ending
+        r = _account_cmd(["userdel", "--force", name],
+                         done=(0, USERDEL_NO_USER))
+    return r.returncode in (0, USERDEL_NO_USER)
+
+
+def _start_time(pid):
+    """The start time of a process (with the pid, who it is), or None."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _owner_line():
+    return "%d %s\n" % (os.getpid(), _start_time(os.getpid()))
+
+
+def _owner_gone(base):
+    try:
+        pid, start = (base / "owner").read_text().split()
+    except (OSError, ValueError):
+        return False            # being made right now, or not ours
+    return _start_time(int(pid)) != start
+
+
+def _remove_run(base, users, proc=None):
+    """What one run made: its sshd stopped, its accounts, its files."""
+    if proc is not None and proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    for name in users:
+        _delete_user(name)
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def _users_of(suffix):
+    return [prefix + suffix for prefix in USER_PREFIXES]
+
+
+def _remove_leftovers():
+    """Runs killed before their teardown: their sshd (by the pid file it
+    wrote), accounts and files, once the pytest that made them is gone.
+    Runs still alive are left alone."""
+    for base in Path(SSH_BASE_DIR).glob(SSH_BASE_PREFIX + "*"):
+        if not base.is_dir() or not _owner_gone(base):
+            continue
+        try:
+            pid = int((base / "sshd.pid").read_text())
+            cmdline = Path("/proc/%d/cmdline" % pid).read_bytes()
+            if str(base / "sshd_config").encode() in cmdline:
+                os.kill(pid, signal.SIGTERM)
+        except (OSError, ValueError):
+            pass
+        _remove_run(base, _users_of(base.name[len(SSH_BASE_PREFIX):]))
 
 
 class Sshd:
@@ -67,6 +159,9 @@ class Sshd:
         self.port = None
         self.proc = None
         self.log = base / "sshd.log"
+        # named after the run's directory: unique while it exists
+        self.sftp_user, self.rsync_user = _users_of(
+            base.name[len(SSH_BASE_PREFIX):])
 
     def client_opts(self):
         return ["-F", "/dev/null", "-i", str(self.keys / "user"),
@@ -80,12 +175,12 @@ class Sshd:
         if limit_kbit:
             cmd += ["-l", str(limit_kbit)]
         return cmd + [str(src), "%s@127.0.0.1:/entrega/%s"
-                      % (SFTP_USER, name)]
+                      % (self.sftp_user, name)]
 
     def sftp(self, batch):
         return _run(["sftp", "-P", str(self.port), "-b", "-"]
-                    + self.client_opts() + ["%s@127.0.0.1" % SFTP_USER],
-                    input=batch)
+                    + self.client_opts()
+                    + ["%s@127.0.0.1" % self.sftp_user], input=batch)
 
     def ssh(self, user, command):
         return _run(["ssh", "-p", str(self.port)] + self.client_opts()
@@ -96,14 +191,17 @@ class Sshd:
         rsh = " ".join(["ssh", "-p", str(self.port)] + self.client_opts())
         return _run(["rsync", "-e", rsh] + list(args))
 
+    def rsync_dest(self, path=""):
+        return "%s@127.0.0.1:%s" % (self.rsync_user, path)
+
 
 def _config(sshd):
     """The test's global settings, then the example's Match blocks with
     the test's paths and accounts."""
     text = EXAMPLE.read_text()
     blocks = text[text.index("\nMatch ") + 1:]
-    blocks = blocks.replace(EXAMPLE_RSYNC_USER, RSYNC_USER)
-    blocks = blocks.replace(EXAMPLE_SFTP_USER, SFTP_USER)
+    blocks = blocks.replace(EXAMPLE_RSYNC_USER, sshd.rsync_user)
+    blocks = blocks.replace(EXAMPLE_SFTP_USER, sshd.sftp_user)
     blocks = blocks.replace(EXAMPLE_CHROOT, str(sshd.chroot))
     head = "\n".join([
         "Port %d" % sshd.port,
@@ -132,24 +230,12 @@ def _rrsync_command(drop):
     return m.group(1).replace(EXAMPLE_CHROOT + "/entrega", str(drop))
 
 
-@pytest.fixture(scope="module")
-def sshd():
-    if os.geteuid() != 0:
-        pytest.fail("the SSH tests start sshd and create accounts: run "
-                    "as root (CI does)", pytrace=False)
-    for tool in (SSHD, "/usr/bin/scp", "/usr/bin/sftp", "/usr/bin/rsync",
-                 "/usr/bin/rrsync", "/usr/bin/ssh-keygen"):
-        if not os.access(tool, os.X_OK):
-            pytest.fail("%s is missing (make deps)" % tool, pytrace=False)
-
-    sftp_uid, made_sftp = _ensure_user(SFTP_USER, "/usr/sbin/nologin")
-    rsync_uid, made_rsync = _ensure_user(RSYNC_USER, "/bin/sh")
-
+def _setup(s):
+    """Accounts, chroot, keys, then sshd listening."""
     # ChrootDirectory: /srv and the chroot root-owned, not group/other
     # writable; the drop folder inside it writable by both accounts
-    base = Path(tempfile.mkdtemp(prefix="prep-ssh-", dir="/srv"))
-    os.chmod(base, 0o755)
-    s = Sshd(base)
+    sftp_uid = _create_user(s.sftp_user, "/usr/sbin/nologin")
+    rsync_uid = _create_user(s.rsync_user, "/bin/sh")
     s.chroot.mkdir(mode=0o755)
     os.chmod(s.chroot, 0o755)
     s.drop.mkdir()
@@ -164,8 +250,8 @@ def sshd():
                   "prep-test-" + name, "-f", str(s.keys / name)])
         assert r.returncode == 0, r.stderr
     pub = (s.keys / "user.pub").read_text().strip()
-    (s.keys / "authorized" / SFTP_USER).write_text("restrict %s\n" % pub)
-    (s.keys / "authorized" / RSYNC_USER).write_text(
+    (s.keys / "authorized" / s.sftp_user).write_text("restrict %s\n" % pub)
+    (s.keys / "authorized" / s.rsync_user).write_text(
         'restrict,command="%s" %s\n' % (_rrsync_command(s.drop), pub))
     for f in (s.keys / "authorized").iterdir():
         os.chmod(f, 0o644)
@@ -173,39 +259,48 @@ def sshd():
 
     for attempt in range(5):
         s.port = ph.free_port()
-        conf = base / "sshd_config"
+        conf = s.base / "sshd_config"
         conf.write_text(_config(s))
         r = _run([SSHD, "-t", "-f", str(conf)])
         assert r.returncode == 0, "sshd -t: %s\n%s" % (r.stderr,
                                                        conf.read_text())
-        log = open(s.log, "ab")
-        s.proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(conf)],
-                                  stdout=log, stderr=log,
-                                  start_new_session=True)
+        with open(s.log, "ab") as log:
+            s.proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(conf)],
+                                      stdout=log, stderr=log,
+                                      start_new_session=True)
         try:
             ph.wait_for(lambda: s.proc.poll() is not None or
                         _port_open(s.port), 10, "sshd to listen")
         except ph.HarnessError:
             pass
         if s.proc.poll() is None and _port_open(s.port):
-            break
+            return
         s.proc.kill()
         s.proc.wait()
-    else:
-        pytest.fail("sshd did not start:\n%s" % s.log.read_text(),
-                    pytrace=False)
+    pytest.fail("sshd did not start:\n%s" % s.log.read_text(),
+                pytrace=False)
 
-    yield s
 
-    s.proc.send_signal(signal.SIGTERM)
+@pytest.fixture(scope="module")
+def sshd():
+    if os.geteuid() != 0:
+        pytest.fail("the SSH tests start sshd and create accounts: run "
+                    "as root (CI does)", pytrace=False)
+    for tool in (SSHD, "/usr/bin/scp", "/usr/bin/sftp", "/usr/bin/rsync",
+                 "/usr/bin/rrsync", "/usr/bin/ssh-keygen"):
+        if not os.access(tool, os.X_OK):
+            pytest.fail("%s is missing (make deps)" % tool, pytrace=False)
+
+    _remove_leftovers()
+    base = Path(tempfile.mkdtemp(prefix=SSH_BASE_PREFIX, dir=SSH_BASE_DIR))
+    s = Sshd(base)
     try:
-        s.proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        s.proc.kill()
-    shutil.rmtree(base, ignore_errors=True)
-    for name, made in ((SFTP_USER, made_sftp), (RSYNC_USER, made_rsync)):
-        if made:
-            _run(["userdel", name])
+        (base / "owner").write_text(_owner_line())
+        os.chmod(base, 0o755)
+        _setup(s)
+        yield s
+    finally:
+        _remove_run(base, (s.sftp_user, s.rsync_user), s.proc)
 
 
 def _port_open(port):
@@ -279,14 +374,13 @@ def test_sftp_batch_put_and_rename(sshd, drop_watch, packages):
 def test_rsync_upload(sshd, drop_watch, packages):
     a, b = packages.series(2)
     nginx, w = drop_watch
-    r = sshd.rsync(str(a.path), "%s@127.0.0.1:" % RSYNC_USER)
+    r = sshd.rsync(str(a.path), sshd.rsync_dest())
     assert r.returncode == 0, r.stderr + sshd.log.read_text()[-2000:]
     assert_published_once(w, a, a.path.name)
     # rsync's temporary ".name.XXXXXX" was never looked at
     assert not [e for e in w.events() if e.get("file", "").startswith(".")]
 
-    r = sshd.rsync(str(b.path), "%s@127.0.0.1:%s" % (RSYNC_USER,
-                                                     b.path.name))
+    r = sshd.rsync(str(b.path), sshd.rsync_dest(b.path.name))
     assert r.returncode == 0, r.stderr
     w.wait_event("published", file=b.path.name)
     assert nginx.get("/index.html").corte == b.iso
@@ -335,7 +429,7 @@ def test_rsync_partial_killed_halfway(sshd, drop_watch, pkg_a):
     total = pkg_a.path.stat().st_size
     rsh = " ".join(["ssh", "-p", str(sshd.port)] + sshd.client_opts())
     p = subprocess.Popen(["rsync", "--partial", "--bwlimit=50", "-e", rsh,
-                          str(pkg_a.path), "%s@127.0.0.1:" % RSYNC_USER],
+                          str(pkg_a.path), sshd.rsync_dest()],
                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL, start_new_session=True)
 
@@ -362,14 +456,14 @@ def test_rsync_partial_killed_halfway(sshd, drop_watch, pkg_a):
     # into the folder, as the example documents: here (rsync 3.5.0 under
     # rrsync) the receiver cannot replace an existing file named as the
     # destination itself ("could not make way for new regular file")
-    r = sshd.rsync(str(pkg_a.path), "%s@127.0.0.1:" % RSYNC_USER)
+    r = sshd.rsync(str(pkg_a.path), sshd.rsync_dest())
     assert r.returncode == 0, r.stderr
     assert_published_once(w, pkg_a, name)
 
 
 def test_sftp_account_is_confined(sshd, drop_watch):
     # no shell: the command is not run, internal-sftp is
-    r = sshd.ssh(SFTP_USER, "cat /etc/passwd; id")
+    r = sshd.ssh(sshd.sftp_user, "cat /etc/passwd; id")
     assert "root:" not in r.stdout and "uid=" not in r.stdout
 
     # the chroot holds the drop folder and nothing else
@@ -397,20 +491,20 @@ def test_sftp_account_is_confined(sshd, drop_watch):
     r = _run(["ssh", "-p", str(sshd.port)] + sshd.client_opts()
              + ["-N", "-o", "ExitOnForwardFailure=yes", "-R",
                 "127.0.0.1:%d:127.0.0.1:22" % ph.free_port(),
-                "%s@127.0.0.1" % SFTP_USER], stdin=subprocess.DEVNULL)
+                "%s@127.0.0.1" % sshd.sftp_user], stdin=subprocess.DEVNULL)
     assert r.returncode != 0
 
 
 def test_rsync_account_is_restricted(sshd, drop_watch, tmp_path):
     # write only: reading back is refused
-    r = sshd.rsync("%s@127.0.0.1:x.tar.gz" % RSYNC_USER, str(tmp_path))
+    r = sshd.rsync(sshd.rsync_dest("x.tar.gz"), str(tmp_path))
     assert r.returncode != 0
     # nothing but rsync runs
-    r = sshd.ssh(RSYNC_USER, "id")
+    r = sshd.ssh(sshd.rsync_user, "id")
     assert r.returncode != 0 and "uid=" not in r.stdout
     # and only inside the drop folder
     f = tmp_path / "x.txt"
     f.write_text("x")
-    r = sshd.rsync(str(f), "%s@127.0.0.1:../escape.txt" % RSYNC_USER)
+    r = sshd.rsync(str(f), sshd.rsync_dest("../escape.txt"))
     assert r.returncode != 0
     assert not (sshd.chroot / "escape.txt").exists()
