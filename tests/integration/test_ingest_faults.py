@@ -14,6 +14,7 @@
   64 MiB for full-size packages (release build).
 """
 
+import fcntl
 import hashlib
 import json
 import os
@@ -96,8 +97,7 @@ def test_kill9_while_publishing(nginx_factory, watch_factory, packages,
         PUBLISH_POINTS.index("after_flip")
     assert corte == (b.id if expect_new else a.id), (point, corte)
     # the validator child died with the daemon
-    ph.wait_for(lambda: not _processes_of(w), 5, "no process of the "
-                "dead daemon left")
+    _wait_gone(w)
 
     # restart: finishes the job, once
     w.env = {}
@@ -143,6 +143,26 @@ def _processes_of(w):
         if cmd.startswith(mine) and state != "Z":
             out.append(int(pid))
     return out
+
+
+def _lock_free(w):
+    """Nothing holds the store's watch lock (taken and let go at once)."""
+    fd = os.open(w.store / ".watch.lock", os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def _wait_gone(w):
+    """Until no copy of the dead daemon (a forked child not yet exec'd
+    or exited) is left, nor its lock: an exiting process lets go of its
+    memory, and so of its command line, before its files."""
+    ph.wait_for(lambda: not _processes_of(w) and _lock_free(w), 10,
+                "no process of the dead daemon left, its lock free")
 
 
 def _stopped(pid):
@@ -294,8 +314,7 @@ def test_kill9_while_the_hook_runs(nginx_factory, watch_factory, pkg_a,
     # the hook's child is a copy of the daemon, holding the store's lock,
     # until its exec: a restart before that is refused ("another
     # prep-ingest watch runs"), and systemd's Restart= tries again
-    ph.wait_for(lambda: not _processes_of(w), 10, "no process of the "
-                "dead daemon left")
+    _wait_gone(w)
 
     w.env = {}
     w.start()
