@@ -153,7 +153,8 @@ prep_json_escape_one(char *dst, const unsigned char **p,
 
 
 size_t
-prep_json_escaped_len(const char *src, size_t len)
+prep_escape_run(prep_escape_one_pt one, char *dst, const char *src,
+    size_t len)
 {
     size_t                n;
     const unsigned char  *p, *end;
@@ -163,7 +164,7 @@ prep_json_escaped_len(const char *src, size_t len)
     end = p + len;
 
     while (p < end) {
-        n += prep_json_escape_one(NULL, &p, end);
+        n += one(dst ? dst + n : NULL, &p, end);
     }
 
     return n;
@@ -171,18 +172,14 @@ prep_json_escaped_len(const char *src, size_t len)
 
 
 size_t
+prep_json_escaped_len(const char *src, size_t len)
+{
+    return prep_escape_run(prep_json_escape_one, NULL, src, len);
+}
+
+
+size_t
 prep_json_escape(char *dst, const char *src, size_t len)
 {
-    size_t                n;
-    const unsigned char  *p, *end;
-
-    n = 0;
-    p = (const unsigned char *) src;
-    end = p + len;
-
-    while (p < end) {
-        n += prep_json_escape_one(dst + n, &p, end);
-    }
-
-    return n;
+    return prep_escape_run(prep_json_escape_one, dst, src, len);
 }

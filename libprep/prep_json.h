@@ -36,5 +36,17 @@ int prep_utf8_valid(const char *src, size_t len);
  */
 uint32_t prep_utf8_next(const unsigned char **p, const unsigned char *end);
 
+/*
+ * Writes the escaped form of the code point at *p into dst (or only
+ * measures it when dst is NULL), advancing *p; returns its length.
+ */
+typedef size_t (*prep_escape_one_pt)(char *dst, const unsigned char **p,
+    const unsigned char *end);
+
+/* runs "one" over [src, src + len): the length (dst NULL) or the text;
+ * the one loop behind both the JSON and the Prometheus escapers */
+size_t prep_escape_run(prep_escape_one_pt one, char *dst, const char *src,
+    size_t len);
+
 
 #endif /* _PREP_JSON_H_INCLUDED_ */

@@ -65,34 +65,12 @@ prep_prom_escape_one(char *dst, const unsigned char **p,
 size_t
 prep_prom_label_len(const char *src, size_t len)
 {
-    size_t                n;
-    const unsigned char  *p, *end;
-
-    n = 0;
-    p = (const unsigned char *) src;
-    end = p + len;
-
-    while (p < end) {
-        n += prep_prom_escape_one(NULL, &p, end);
-    }
-
-    return n;
+    return prep_escape_run(prep_prom_escape_one, NULL, src, len);
 }
 
 
 size_t
 prep_prom_label_escape(char *dst, const char *src, size_t len)
 {
-    size_t                n;
-    const unsigned char  *p, *end;
-
-    n = 0;
-    p = (const unsigned char *) src;
-    end = p + len;
-
-    while (p < end) {
-        n += prep_prom_escape_one(dst + n, &p, end);
-    }
-
-    return n;
+    return prep_escape_run(prep_prom_escape_one, dst, src, len);
 }
