@@ -9,9 +9,14 @@
 #
 #     stock identity, module identity, stock gzip, module gzip
 #
-# and the medians over the rounds are compared.  Also measured: snapshot
-# size against the unpacked tree, `prep-ingest publish` time against
-# `tar -xzf` of the same package.  Called by `make bench` after the build.
+# (the module first in even rounds), and the median of the per-round
+# ratios is compared with the targets (1.0 identity, 1.2 gzip).  On two or
+# more CPUs the nginx workers are pinned away from wrk (CPU 0).  Every run
+# reports both CPU budgets, the workers' and wrk's, so a client-bound run
+# shows as one (wrk near 100 %), and the workers' CPU time per request of
+# both servers is compared too.  Also measured: snapshot size against the
+# unpacked tree, `prep-ingest publish` time against `tar -xzf` of the same
+# package.  Called by `make bench` after the build.
 # Results: a table on stdout and one "BENCH key=value ..." line per metric
 # (also written to -o FILE).  See bench/RESULTS.md.
 
@@ -30,7 +35,7 @@ rounds=5
 package=""
 outfile=""
 keep=0
-pin=0
+pin=1
 stock_only=0
 
 # the mix: requests per 1000 by kind (see make_mix)
@@ -44,7 +49,8 @@ MIX_ASSET=30
 usage() {
     cat <<EOF
 usage: bench/serve.sh [-w WORKERS] [-t THREADS] [-c CONNS] [-d SECONDS]
-                      [-r ROUNDS] [-p PACKAGE.tar.gz] [-o FILE] [-a] [-k] [-S]
+                      [-r ROUNDS] [-p PACKAGE.tar.gz] [-o FILE] [-a | -A]
+                      [-k] [-S]
 
   -w N    nginx worker processes, both servers (default $workers)
   -t N    wrk threads (default $threads)
@@ -53,7 +59,9 @@ usage: bench/serve.sh [-w WORKERS] [-t THREADS] [-c CONNS] [-d SECONDS]
   -r N    rounds; each runs the four configurations once (default $rounds)
   -p PKG  use this package instead of generating a full-size one
   -o FILE also write the BENCH lines to FILE
-  -a      pin nginx workers to the last CPUs and wrk to CPU 0
+  -a      pin nginx workers to the last CPUs and wrk to CPU 0 (default
+          when there are 2 or more CPUs)
+  -A      do not pin: let the scheduler place nginx and wrk
   -k      keep the temporary directory
   -S      stock nginx only (no module, no ingest): for developing the bench
 
@@ -68,7 +76,7 @@ posint() {
     [[ $2 =~ ^[1-9][0-9]{0,5}$ ]] || die "$1 needs a positive integer: $2"
 }
 
-while getopts "w:t:c:d:r:p:o:akSh" opt; do
+while getopts "w:t:c:d:r:p:o:aAkSh" opt; do
     case $opt in
     w) posint -w "$OPTARG"; workers=$OPTARG ;;
     t) posint -t "$OPTARG"; threads=$OPTARG ;;
@@ -78,6 +86,7 @@ while getopts "w:t:c:d:r:p:o:akSh" opt; do
     p) package=$OPTARG ;;
     o) outfile=$OPTARG ;;
     a) pin=1 ;;
+    A) pin=0 ;;
     k) keep=1 ;;
     S) stock_only=1 ;;
     h) usage; exit 0 ;;
@@ -92,7 +101,7 @@ shift $((OPTIND - 1))
 (( duration <= 600 )) || die "-d: at most 600 seconds per run"
 (( rounds <= 50 )) || die "-r: at most 50 rounds"
 
-for tool in "$nginx" wrk curl tar gzip cmp ss timeout; do
+for tool in "$nginx" wrk curl tar gzip cmp ss timeout pgrep getconf; do
     command -v "$tool" > /dev/null || die "missing tool: $tool"
 done
 if (( ! stock_only )); then
@@ -104,6 +113,11 @@ if [ -n "$package" ]; then
     package=$(realpath "$package")
 fi
 [ -z "$outfile" ] || outfile=$(realpath -m "$outfile")
+# GNU time, for wrk's own CPU time (bash's time keyword cannot write it
+# to a file apart from wrk's output)
+gnu_time=/usr/bin/time
+[ -x "$gnu_time" ] || die "missing tool: $gnu_time (Debian package time)"
+clk_tck=$(getconf CLK_TCK)
 
 
 # ---- temporary directory, processes, time bound ----------------------
@@ -347,6 +361,7 @@ start_server() {
             -c "$tmp/$name/nginx.conf" 2>> "$tmp/$name/stderr.log" &
         pid=$!
         pids+=("$pid")
+        printf -v "master_$name" %s "$pid"
         for i in $(seq 100); do
             if ! kill -0 "$pid" 2>/dev/null; then
                 break
@@ -537,38 +552,83 @@ check_all
 wrk_pin=()
 (( ! pin || nproc < 2 )) || wrk_pin=(taskset -c 0)
 
-declare -A rps p99 errs round_rps
+declare -A rps p99 errs round_rps cpu_srv cpu_cli us_req
+
+# worker_ticks NAME: user + system clock ticks of all of NAME's workers
+worker_ticks() {
+    local master_var="master_$1" w total=0 stat
+
+    for w in $(pgrep -P "${!master_var}"); do
+        stat=$(cat "/proc/$w/stat" 2>/dev/null) || continue
+        # fields 14 and 15 (utime, stime) counted after the ") " that ends
+        # the command name, which may itself hold spaces
+        stat=${stat##*) }
+        total=$(awk -v s="$stat" \
+                    -v t="$total" 'BEGIN { split(s, f, " ");
+                                           print t + f[12] + f[13] }')
+    done
+    echo "$total"
+}
 
 # run_wrk NAME ENC ROUND
 run_wrk() {
     local name=$1 enc=$2 round=$3 port_var="port_$1" out line
+    local ticks0 ticks1 t0 t1 srv cli per
     local -a hdr=()
 
     [ "$enc" = identity ] || hdr=(-H "Accept-Encoding: gzip")
     out="$tmp/wrk-$name-$enc-$round.txt"
-    timeout -k 5 $((duration + 60)) "${wrk_pin[@]}" wrk -t"$threads" \
+    ticks0=$(worker_ticks "$name")
+    t0=$(date +%s.%N)
+    timeout -k 5 $((duration + 60)) "${wrk_pin[@]}" \
+        "$gnu_time" -f '%U %S' -o "$out.cpu" wrk -t"$threads" \
         -c"$conns" -d"${duration}s" --timeout 5s --latency \
         -s "$top/bench/mix.lua" "${hdr[@]}" \
         "http://127.0.0.1:${!port_var}" -- "$tmp/mix.txt" > "$out" 2>&1 \
         || die "wrk failed: $(tail -n 3 "$out")"
+    t1=$(date +%s.%N)
+    ticks1=$(worker_ticks "$name")
     line=$(grep '^MIXRESULT' "$out") || die "wrk: no result in $out"
     kv() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<< "$line"; }
+
+    # CPU budgets as percent of one CPU over the run's wall time, and the
+    # workers' CPU per request: the server's cost, whoever limited the rate
+    read -r srv cli per < <(awk -v a="$ticks0" -v b="$ticks1" \
+        -v hz="$clk_tck" -v t0="$t0" -v t1="$t1" -v n="$(kv requests)" \
+        -v c="$(cat "$out.cpu")" 'BEGIN {
+            split(c, w, " "); wall = t1 - t0; cpu = (b - a) / hz
+            printf "%.1f %.1f %.2f\n", 100 * cpu / wall,
+                   100 * (w[1] + w[2]) / wall, (n > 0 ? 1e6 * cpu / n : 0)
+        }')
+    cpu_srv[$name,$enc]+="$srv "
+    cpu_cli[$name,$enc]+="$cli "
+    us_req[$name,$enc]+="$per "
     rps[$name,$enc]+="$(kv rps) "
     round_rps[$name,$enc,$round]=$(kv rps)
     p99[$name,$enc]+="$(kv p99_us) "
     errs[$name,$enc]=$(( ${errs[$name,$enc]:-0} + $(kv err_status) \
                          + $(kv err_connect) + $(kv err_read) \
                          + $(kv err_write) + $(kv err_timeout) ))
-    log "round $round $name $enc: $(kv rps) req/s, p99 $(kv p99_us) us"
+    log "round $round $name $enc: $(kv rps) req/s, p99 $(kv p99_us) us," \
+        "CPU nginx $srv % wrk $cli %, $per us/req"
     emit rps_round "$(kv rps)" req/s "server=$name enc=$enc round=$round"
     emit p99_round "$(kv p99_us)" us "server=$name enc=$enc round=$round"
+    emit cpu_server_round "$srv" % "server=$name enc=$enc round=$round"
+    emit cpu_client_round "$cli" % "server=$name enc=$enc round=$round"
+    emit server_us_per_req_round "$per" us "server=$name enc=$enc round=$round"
 }
 
 log "measuring: $rounds rounds x 4 runs x ${duration}s," \
     "wrk -t$threads -c$conns, $workers worker(s)"
+# Odd rounds run stock first, even rounds the module first, so that a
+# machine slowing down (or warming up) during a round favours neither.
 for round in $(seq "$rounds"); do
+    order=("${servers[@]}")
+    if (( round % 2 == 0 && ${#servers[@]} == 2 )); then
+        order=("${servers[1]}" "${servers[0]}")
+    fi
     for enc in identity gzip; do
-        for name in "${servers[@]}"; do
+        for name in "${order[@]}"; do
             run_wrk "$name" "$enc" "$round"
         done
     done
@@ -581,23 +641,48 @@ ratio() {
     awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f\n", (b > 0 ? a / b : 0) }'
 }
 
-printf '\n%-8s %-9s %12s %10s %8s   %s\n' server encoding 'req/s' \
-    'p99 ms' errors 'req/s per round'
+printf '\n%-8s %-9s %10s %7s %6s %6s %6s %7s   %s\n' server encoding \
+    'req/s' 'p99 ms' errors 'nginx' 'wrk' 'us/req' 'req/s per round'
+client_bound=""
 for enc in identity gzip; do
     for name in "${servers[@]}"; do
         # shellcheck disable=SC2086
         med_rps=$(median ${rps[$name,$enc]})
         # shellcheck disable=SC2086
         med_p99=$(median ${p99[$name,$enc]})
+        # shellcheck disable=SC2086
+        med_srv=$(median ${cpu_srv[$name,$enc]})
+        # shellcheck disable=SC2086
+        med_cli=$(median ${cpu_cli[$name,$enc]})
+        # shellcheck disable=SC2086
+        med_us=$(median ${us_req[$name,$enc]})
         printf -v "med_rps_${name}_$enc" %s "$med_rps"
-        printf '%-8s %-9s %12.1f %10.2f %8d   %s\n' "$name" "$enc" \
-            "$med_rps" "$(awk -v u="$med_p99" 'BEGIN { print u / 1000 }')" \
-            "${errs[$name,$enc]}" "${rps[$name,$enc]}"
+        printf -v "med_us_${name}_$enc" %s "$med_us"
+        printf '%-8s %-9s %10.1f %7.2f %6d %5.0f%% %5.0f%% %7.2f   %s\n' \
+            "$name" "$enc" "$med_rps" \
+            "$(awk -v u="$med_p99" 'BEGIN { print u / 1000 }')" \
+            "${errs[$name,$enc]}" "$med_srv" "$med_cli" "$med_us" \
+            "${rps[$name,$enc]}"
         emit rps "$med_rps" req/s "server=$name enc=$enc"
         emit p99 "$med_p99" us "server=$name enc=$enc"
         emit errors "${errs[$name,$enc]}" count "server=$name enc=$enc"
+        emit cpu_server "$med_srv" % "server=$name enc=$enc"
+        emit cpu_client "$med_cli" % "server=$name enc=$enc"
+        emit server_us_per_req "$med_us" us "server=$name enc=$enc"
+        # wrk is one process: with -t1 it cannot use more than one CPU
+        if awk -v c="$med_cli" -v t="$threads" \
+               'BEGIN { exit !(c >= 95 * t) }'
+        then
+            client_bound+=" $name/$enc"
+        fi
     done
 done
+echo "(nginx, wrk: median CPU of the workers and of wrk, % of one CPU;"
+echo " us/req: the workers' CPU time per request)"
+if [ -n "$client_bound" ]; then
+    echo "client-bound (wrk at >= 95 % per thread):$client_bound;" \
+         "their req/s is a floor"
+fi
 echo
 
 if (( ! stock_only )); then
@@ -607,21 +692,33 @@ if (( ! stock_only )); then
         r=$(ratio "${!a_var}" "${!b_var}")
         target=1.0
         [ "$enc" = identity ] || target=1.2
-        verdict=$(awk -v r="$r" -v t="$target" \
-                      'BEGIN { print (r >= t ? "met" : "MISSED") }')
-        # the same ratio within each round: less sensitive to load that
-        # comes and goes between rounds
+        # The verdict uses the median of the per-round ratios: each round
+        # measures both servers within seconds of each other, so a change
+        # of machine speed between rounds (a noisy neighbour, a VM host)
+        # cancels out, while the ratio of the two medians can pair a fast
+        # round of one server with a slow round of the other.
         paired=()
         for round in $(seq "$rounds"); do
             paired+=("$(ratio "${round_rps[module,$enc,$round]}" \
                               "${round_rps[stock,$enc,$round]}")")
         done
         med_paired=$(printf %.3f "$(median "${paired[@]}")")
+        verdict=$(awk -v r="$med_paired" -v t="$target" \
+                      'BEGIN { print (r >= t ? "met" : "MISSED") }')
         printf 'ratio module/stock %-9s %6s   target >= %s: %s\n' \
-            "$enc" "$r" "$target" "$verdict"
-        printf '   per round: %s (median %s)\n' "${paired[*]}" "$med_paired"
-        emit ratio_rps "$r" x "enc=$enc target=$target verdict=$verdict"
-        emit ratio_rps_paired "$med_paired" x "enc=$enc"
+            "$enc" "$med_paired" "$target" "$verdict"
+        printf '   per round: %s; ratio of the medians %s\n' \
+            "${paired[*]}" "$r"
+        emit ratio_rps_paired "$med_paired" x \
+            "enc=$enc target=$target verdict=$verdict"
+        emit ratio_rps "$r" x "enc=$enc"
+        # the same comparison in server CPU per request (stock / module):
+        # what the module saves, even when the client limits req/s
+        a_var="med_us_stock_$enc"
+        b_var="med_us_module_$enc"
+        r=$(ratio "${!a_var}" "${!b_var}")
+        printf '   server CPU per request, stock/module: %s\n' "$r"
+        emit ratio_cpu_per_req "$r" x "enc=$enc"
     done
     echo
 fi
