@@ -15,7 +15,6 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "prep_json.h"
 #include "ngx_http_prep_module.h"
 
 
@@ -32,13 +31,9 @@ static ngx_int_t ngx_http_prep_control_status(ngx_http_request_t *r,
 static ngx_int_t ngx_http_prep_control_reload(ngx_http_request_t *r,
     ngx_http_prep_zone_t *zone);
 static void ngx_http_prep_log_peer(ngx_http_request_t *r);
-static size_t ngx_http_prep_json_len(u_char *s, size_t len);
-static u_char *ngx_http_prep_json_str(u_char *p, u_char *s, size_t len);
 static size_t ngx_http_prep_live_len(ngx_http_prep_live_t *live);
 static u_char *ngx_http_prep_live_json(u_char *p,
     ngx_http_prep_live_t *live, ngx_atomic_uint_t generation);
-static ngx_int_t ngx_http_prep_send_json(ngx_http_request_t *r,
-    ngx_uint_t status, ngx_buf_t *b);
 static ngx_int_t ngx_http_prep_send_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *error, u_char *reason);
 
@@ -210,7 +205,8 @@ ngx_http_prep_control_status(ngx_http_request_t *r,
 
     b->last = p;
 
-    return ngx_http_prep_send_json(r, NGX_HTTP_OK, b);
+    return ngx_http_prep_send_uncacheable(r, NGX_HTTP_OK,
+                                          "application/json", b);
 }
 
 
@@ -259,25 +255,8 @@ ngx_http_prep_control_reload(ngx_http_request_t *r,
 
     b->last = p;
 
-    return ngx_http_prep_send_json(r, NGX_HTTP_OK, b);
-}
-
-
-static size_t
-ngx_http_prep_json_len(u_char *s, size_t len)
-{
-    return sizeof("\"\"") - 1 + prep_json_escaped_len((char *) s, len);
-}
-
-
-static u_char *
-ngx_http_prep_json_str(u_char *p, u_char *s, size_t len)
-{
-    *p++ = '"';
-    p += prep_json_escape((char *) p, (char *) s, len);
-    *p++ = '"';
-
-    return p;
+    return ngx_http_prep_send_uncacheable(r, NGX_HTTP_OK,
+                                          "application/json", b);
 }
 
 
@@ -367,45 +346,11 @@ ngx_http_prep_send_error(ngx_http_request_t *r, ngx_uint_t status,
 
     b->last = p;
 
-    return ngx_http_prep_send_json(r, status, b);
-}
-
-
-static ngx_int_t
-ngx_http_prep_send_json(ngx_http_request_t *r, ngx_uint_t status,
-    ngx_buf_t *b)
-{
-    ngx_int_t     rc;
-    ngx_chain_t   out;
-
-    r->headers_out.status = status;
-    r->headers_out.content_length_n = b->last - b->pos;
-
     if (status == NGX_HTTP_PREP_UNPROCESSABLE) {
         /* not every nginx version has a reason phrase for it */
         ngx_str_set(&r->headers_out.status_line,
                     "422 Unprocessable Entity");
     }
 
-    ngx_str_set(&r->headers_out.content_type, "application/json");
-    r->headers_out.content_type_len = sizeof("application/json") - 1;
-    r->headers_out.content_type_lowcase = NULL;
-
-    if (ngx_http_prep_add_header(r, "Cache-Control", "no-store") == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
+    return ngx_http_prep_send_uncacheable(r, status, "application/json", b);
 }

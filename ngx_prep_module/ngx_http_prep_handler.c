@@ -48,15 +48,7 @@ ngx_http_prep_serve_handler(ngx_http_request_t *r)
     const prep_snap_entry_t   *e;
     ngx_http_prep_loc_conf_t  *plcf;
 
-    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-        if (ngx_http_prep_add_header(r, "Allow", "GET, HEAD") == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        return NGX_HTTP_NOT_ALLOWED;
-    }
-
-    rc = ngx_http_discard_request_body(r);
+    rc = ngx_http_prep_get_only(r);
 
     if (rc != NGX_OK) {
         return rc;
@@ -355,36 +347,6 @@ ngx_http_prep_send_body(ngx_http_request_t *r, ngx_buf_t *b, u_char *data,
     out.next = NULL;
 
     return ngx_http_output_filter(r, &out);
-}
-
-
-ngx_table_elt_t *
-ngx_http_prep_add_header(ngx_http_request_t *r, const char *key,
-    const char *value)
-{
-    ngx_table_elt_t  *h;
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NULL;
-    }
-
-    h->hash = 1;
-#if (nginx_version >= 1023000)
-    h->next = NULL;
-#endif
-    h->key.data = (u_char *) key;
-    h->key.len = ngx_strlen(key);
-
-    if (value) {
-        h->value.data = (u_char *) value;
-        h->value.len = ngx_strlen(value);
-
-    } else {
-        ngx_str_null(&h->value);
-    }
-
-    return h;
 }
 
 

@@ -194,8 +194,17 @@ void ngx_http_prep_unmap(ngx_http_prep_snapshot_t *s);
 
 /* ngx_http_prep_handler.c */
 ngx_int_t ngx_http_prep_serve_handler(ngx_http_request_t *r);
+
+/* ngx_http_prep_reply.c: what the handlers share to answer */
+ngx_int_t ngx_http_prep_get_only(ngx_http_request_t *r);
 ngx_table_elt_t *ngx_http_prep_add_header(ngx_http_request_t *r,
     const char *key, const char *value);
+ngx_int_t ngx_http_prep_send_uncacheable(ngx_http_request_t *r,
+    ngx_uint_t status, const char *type, ngx_buf_t *b);
+size_t ngx_http_prep_json_len(u_char *s, size_t len);
+u_char *ngx_http_prep_json_str(u_char *p, u_char *s, size_t len);
+ngx_int_t ngx_http_prep_register_variables(ngx_conf_t *cf,
+    ngx_http_variable_t *vars);
 
 /* ngx_http_prep_filter.c: X-PREP-Corte and the variables */
 ngx_int_t ngx_http_prep_filter_init(ngx_conf_t *cf);

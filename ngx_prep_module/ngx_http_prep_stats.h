@@ -299,6 +299,8 @@ ngx_int_t ngx_http_prep_stats_copy(ngx_http_prep_stats_zone_t *z,
     ((ngx_http_prep_row_t *) ((u_char *) (sh) + (sh)->rows_off))
 #define ngx_http_prep_stats_arena(sh)                                        \
     ((u_char *) (sh) + (sh)->arena_off)
+#define ngx_http_prep_stats_slots(sh)                                        \
+    ((volatile uint32_t *) ((u_char *) (sh) + (sh)->slots_off))
 
 /* period numbers: 5-minute buckets and hours in UTC, days local */
 #define ngx_http_prep_stats_bucket_id(sec)                                   \

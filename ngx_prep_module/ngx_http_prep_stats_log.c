@@ -80,19 +80,7 @@ static ngx_str_t  ngx_http_prep_stats_default_pages[] = {
 ngx_int_t
 ngx_http_prep_stats_add_variables(ngx_conf_t *cf)
 {
-    ngx_http_variable_t  *var, *v;
-
-    for (v = ngx_http_prep_stats_vars; v->name.len; v++) {
-        var = ngx_http_add_variable(cf, &v->name, v->flags);
-        if (var == NULL) {
-            return NGX_ERROR;
-        }
-
-        var->get_handler = v->get_handler;
-        var->data = v->data;
-    }
-
-    return NGX_OK;
+    return ngx_http_prep_register_variables(cf, ngx_http_prep_stats_vars);
 }
 
 

@@ -30,6 +30,9 @@ static ngx_int_t ngx_http_prep_stats_layout(ngx_http_prep_stats_zone_t *z,
 static ngx_http_prep_stats_zone_t *ngx_http_prep_stats_old_zone(
     ngx_shm_zone_t *shm_zone);
 static void ngx_http_prep_stats_random(u_char *buf, size_t len);
+static ngx_http_prep_row_t *ngx_http_prep_stats_probe(
+    ngx_http_prep_stats_sh_t *sh, uint32_t hash, u_char *path, size_t len,
+    ngx_uint_t *empty);
 
 
 size_t
@@ -378,6 +381,47 @@ ngx_http_prep_stats_unlock(ngx_atomic_t *lock)
 
 
 /*
+ * Linear probing from the hash of a path: its row, or NULL and in *empty
+ * the empty slot where it would go.  The loop ends: at most half of the
+ * slots are ever used (ngx_http_prep_stats_fixed_size).
+ */
+
+static ngx_http_prep_row_t *
+ngx_http_prep_stats_probe(ngx_http_prep_stats_sh_t *sh, uint32_t hash,
+    u_char *path, size_t len, ngx_uint_t *empty)
+{
+    u_char               *arena;
+    uint32_t              idx;
+    ngx_uint_t            i, mask;
+    volatile uint32_t    *slots;
+    ngx_http_prep_row_t  *rows, *row;
+
+    rows = ngx_http_prep_stats_rows(sh);
+    arena = ngx_http_prep_stats_arena(sh);
+    slots = ngx_http_prep_stats_slots(sh);
+    mask = sh->nslots - 1;
+
+    for (i = hash & mask; /* void */ ; i = (i + 1) & mask) {
+        idx = slots[i];
+
+        if (idx == 0) {
+            *empty = i;
+            return NULL;
+        }
+
+        row = &rows[idx];
+
+        if (row->hash == hash
+            && row->path_len == len
+            && ngx_memcmp(arena + row->path_off, path, len) == 0)
+        {
+            return row;
+        }
+    }
+}
+
+
+/*
  * The row of a path: found without a lock, since rows are only ever
  * added and a slot is published after its row is complete.  With insert,
  * a missing row is added under the slab mutex; NULL when the table or
@@ -388,11 +432,9 @@ ngx_http_prep_row_t *
 ngx_http_prep_stats_row(ngx_http_prep_stats_zone_t *z, u_char *path,
     size_t len, ngx_uint_t insert)
 {
-    u_char                    *arena;
     uint32_t                   hash, idx;
-    ngx_uint_t                 i, mask;
-    volatile uint32_t         *slots;
-    ngx_http_prep_row_t       *rows, *row;
+    ngx_uint_t                 slot;
+    ngx_http_prep_row_t       *row;
     ngx_http_prep_stats_sh_t  *sh;
 
     sh = z->sh;
@@ -401,59 +443,29 @@ ngx_http_prep_stats_row(ngx_http_prep_stats_zone_t *z, u_char *path,
         return NULL;
     }
 
-    rows = ngx_http_prep_stats_rows(sh);
-    arena = ngx_http_prep_stats_arena(sh);
-    slots = (volatile uint32_t *) ((u_char *) sh + sh->slots_off);
-    mask = sh->nslots - 1;
-
     hash = ngx_murmur_hash2(path, len);
 
-    for (i = hash & mask; /* void */ ; i = (i + 1) & mask) {
-        idx = slots[i];
-
-        if (idx == 0) {
-            break;
-        }
-
-        row = &rows[idx];
-
-        if (row->hash == hash
-            && row->path_len == len
-            && ngx_memcmp(arena + row->path_off, path, len) == 0)
-        {
-            return row;
-        }
-    }
+    row = ngx_http_prep_stats_probe(sh, hash, path, len, &slot);
 
     /* a full table: no lock taken, again and again, for nothing */
 
-    if (!insert
+    if (row != NULL
+        || !insert
         || sh->nrows > sh->paths_max
         || sh->arena_size - sh->arena_used < len)
     {
-        return NULL;
+        return row;
     }
 
     ngx_shmtx_lock(&z->shpool->mutex);
 
     /* another worker may have added it, or others, meanwhile */
 
-    for (i = hash & mask; /* void */ ; i = (i + 1) & mask) {
-        idx = slots[i];
+    row = ngx_http_prep_stats_probe(sh, hash, path, len, &slot);
 
-        if (idx == 0) {
-            break;
-        }
-
-        row = &rows[idx];
-
-        if (row->hash == hash
-            && row->path_len == len
-            && ngx_memcmp(arena + row->path_off, path, len) == 0)
-        {
-            ngx_shmtx_unlock(&z->shpool->mutex);
-            return row;
-        }
+    if (row != NULL) {
+        ngx_shmtx_unlock(&z->shpool->mutex);
+        return row;
     }
 
     if (sh->nrows > sh->paths_max
@@ -464,7 +476,7 @@ ngx_http_prep_stats_row(ngx_http_prep_stats_zone_t *z, u_char *path,
     }
 
     idx = (uint32_t) sh->nrows;
-    row = &rows[idx];
+    row = &ngx_http_prep_stats_rows(sh)[idx];
 
     row->hits = 0;
     row->pages = 0;
@@ -473,13 +485,13 @@ ngx_http_prep_stats_row(ngx_http_prep_stats_zone_t *z, u_char *path,
     row->path_off = (uint32_t) sh->arena_used;
     row->path_len = (uint32_t) len;
 
-    ngx_memcpy(arena + sh->arena_used, path, len);
+    ngx_memcpy(ngx_http_prep_stats_arena(sh) + sh->arena_used, path, len);
     sh->arena_used += len;
 
     /* readers find the slot only once the row is complete */
     ngx_memory_barrier();
 
-    slots[i] = idx;
+    ngx_http_prep_stats_slots(sh)[slot] = idx;
 
     ngx_memory_barrier();
 

@@ -15,7 +15,6 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "prep_json.h"
 #include "prep_prom.h"
 #include "ngx_http_prep_module.h"
 #include "ngx_http_prep_stats.h"
@@ -85,15 +84,14 @@ static u_char *ngx_http_prep_status_json_period(u_char *p,
     ngx_http_prep_period_t *period, ngx_uint_t visits);
 static ngx_buf_t *ngx_http_prep_status_prom(ngx_http_request_t *r,
     ngx_http_prep_status_t *st);
-static size_t ngx_http_prep_json_len(u_char *s, size_t len);
-static u_char *ngx_http_prep_json_str(u_char *p, u_char *s, size_t len);
 static u_char *ngx_http_prep_json_time(u_char *p, time_t t);
 static u_char *ngx_http_prep_date(u_char *p, ngx_atomic_uint_t day);
 static u_char *ngx_http_prep_prom_label(u_char *p, u_char *s, size_t len);
 static u_char *ngx_http_prep_prom_head(u_char *p, const char *name,
     const char *type, const char *help);
-static ngx_int_t ngx_http_prep_status_send(ngx_http_request_t *r,
-    ngx_uint_t status, const char *type, ngx_buf_t *b);
+static u_char *ngx_http_prep_prom_paths(u_char *p, ngx_http_prep_status_t *st,
+    ngx_http_prep_row_t *other, const char *name, const char *help,
+    size_t field);
 
 
 /* the bins of the session duration histogram */
@@ -110,15 +108,7 @@ ngx_http_prep_status_handler(ngx_http_request_t *r)
     ngx_uint_t               format, top;
     ngx_http_prep_status_t  *st;
 
-    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-        if (ngx_http_prep_add_header(r, "Allow", "GET, HEAD") == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        return NGX_HTTP_NOT_ALLOWED;
-    }
-
-    rc = ngx_http_discard_request_body(r);
+    rc = ngx_http_prep_get_only(r);
 
     if (rc != NGX_OK) {
         return rc;
@@ -138,8 +128,8 @@ ngx_http_prep_status_handler(ngx_http_request_t *r)
                                     "\"format must be json or prometheus, "
                                     "top a positive integer\"}" CRLF) - 1);
 
-        return ngx_http_prep_status_send(r, NGX_HTTP_BAD_REQUEST,
-                                         "application/json", b);
+        return ngx_http_prep_send_uncacheable(r, NGX_HTTP_BAD_REQUEST,
+                                              "application/json", b);
     }
 
     st = ngx_pcalloc(r->pool, sizeof(ngx_http_prep_status_t));
@@ -159,9 +149,9 @@ ngx_http_prep_status_handler(ngx_http_request_t *r)
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        return ngx_http_prep_status_send(r, NGX_HTTP_OK,
-                                         "text/plain; version=0.0.4; "
-                                         "charset=utf-8", b);
+        return ngx_http_prep_send_uncacheable(r, NGX_HTTP_OK,
+                                              "text/plain; version=0.0.4; "
+                                              "charset=utf-8", b);
     }
 
     b = ngx_http_prep_status_json(r, st);
@@ -169,7 +159,8 @@ ngx_http_prep_status_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return ngx_http_prep_status_send(r, NGX_HTTP_OK, "application/json", b);
+    return ngx_http_prep_send_uncacheable(r, NGX_HTTP_OK,
+                                          "application/json", b);
 }
 
 
@@ -743,24 +734,6 @@ ngx_http_prep_status_json_period(u_char *p, ngx_http_prep_period_t *period,
 }
 
 
-static size_t
-ngx_http_prep_json_len(u_char *s, size_t len)
-{
-    return sizeof("\"\"") - 1 + prep_json_escaped_len((char *) s, len);
-}
-
-
-static u_char *
-ngx_http_prep_json_str(u_char *p, u_char *s, size_t len)
-{
-    *p++ = '"';
-    p += prep_json_escape((char *) p, (char *) s, len);
-    *p++ = '"';
-
-    return p;
-}
-
-
 static u_char *
 ngx_http_prep_json_time(u_char *p, time_t t)
 {
@@ -799,7 +772,7 @@ ngx_http_prep_status_prom(ngx_http_request_t *r, ngx_http_prep_status_t *st)
     uint64_t                   cum;
     ngx_buf_t                 *b;
     ngx_uint_t                 i;
-    ngx_http_prep_row_t       *row, *other;
+    ngx_http_prep_row_t       *other;
     ngx_http_prep_stats_sh_t  *sh;
     static const char         *classes[] = {
         "1xx", "2xx", "3xx", "4xx", "5xx", "other"
@@ -917,48 +890,18 @@ ngx_http_prep_status_prom(ngx_http_request_t *r, ngx_http_prep_status_t *st)
                     sh->c.sessions, sh->c.session_ms / 1000,
                     sh->c.session_ms % 1000, sh->c.sessions);
 
-    p = ngx_http_prep_prom_head(p, "prep_path_hits_total", "counter",
-                                "Responses by snapshot path; \"other\" is "
-                                "every other request.");
+    p = ngx_http_prep_prom_paths(p, st, other, "prep_path_hits_total",
+                                 "Responses by snapshot path; \"other\" is "
+                                 "every other request.",
+                                 offsetof(ngx_http_prep_row_t, hits));
 
-    for (i = 0; i < st->nrows; i++) {
-        row = st->rows[i].row;
-        p = ngx_cpymem(p, "prep_path_hits_total{path=\"",
-                       sizeof("prep_path_hits_total{path=\"") - 1);
-        p = ngx_http_prep_prom_label(p, st->rows[i].path, row->path_len);
-        p = ngx_sprintf(p, "\"} %uA\n", row->hits);
-    }
+    p = ngx_http_prep_prom_paths(p, st, other, "prep_path_pages_total",
+                                 "Pages by snapshot path.",
+                                 offsetof(ngx_http_prep_row_t, pages));
 
-    p = ngx_sprintf(p, "prep_path_hits_total{path=\"other\"} %uA\n",
-                    other->hits);
-
-    p = ngx_http_prep_prom_head(p, "prep_path_pages_total", "counter",
-                                "Pages by snapshot path.");
-
-    for (i = 0; i < st->nrows; i++) {
-        row = st->rows[i].row;
-        p = ngx_cpymem(p, "prep_path_pages_total{path=\"",
-                       sizeof("prep_path_pages_total{path=\"") - 1);
-        p = ngx_http_prep_prom_label(p, st->rows[i].path, row->path_len);
-        p = ngx_sprintf(p, "\"} %uA\n", row->pages);
-    }
-
-    p = ngx_sprintf(p, "prep_path_pages_total{path=\"other\"} %uA\n",
-                    other->pages);
-
-    p = ngx_http_prep_prom_head(p, "prep_path_sent_bytes_total", "counter",
-                                "Body bytes by snapshot path.");
-
-    for (i = 0; i < st->nrows; i++) {
-        row = st->rows[i].row;
-        p = ngx_cpymem(p, "prep_path_sent_bytes_total{path=\"",
-                       sizeof("prep_path_sent_bytes_total{path=\"") - 1);
-        p = ngx_http_prep_prom_label(p, st->rows[i].path, row->path_len);
-        p = ngx_sprintf(p, "\"} %uA\n", row->bytes);
-    }
-
-    p = ngx_sprintf(p, "prep_path_sent_bytes_total{path=\"other\"} %uA\n",
-                    other->bytes);
+    p = ngx_http_prep_prom_paths(p, st, other, "prep_path_sent_bytes_total",
+                                 "Body bytes by snapshot path.",
+                                 offsetof(ngx_http_prep_row_t, bytes));
 
     p = ngx_http_prep_prom_head(p, "prep_zone_bytes", "gauge",
                                 "Size and free bytes of the shared zone.");
@@ -1021,45 +964,38 @@ ngx_http_prep_prom_head(u_char *p, const char *name, const char *type,
 }
 
 
-static ngx_int_t
-ngx_http_prep_status_send(ngx_http_request_t *r, ngx_uint_t status,
-    const char *type, ngx_buf_t *b)
+/*
+ * One counter of the path rows as a metric labelled by path: every
+ * snapshot path, then "other".  field is the counter's offsetof() in
+ * ngx_http_prep_row_t.
+ */
+
+static u_char *
+ngx_http_prep_prom_paths(u_char *p, ngx_http_prep_status_t *st,
+    ngx_http_prep_row_t *other, const char *name, const char *help,
+    size_t field)
 {
-    size_t       len, n;
-    ngx_int_t    rc;
-    ngx_chain_t  out;
+    ngx_uint_t            i;
+    ngx_http_prep_row_t  *row;
 
-    r->headers_out.status = status;
-    r->headers_out.content_length_n = b->last - b->pos;
+    p = ngx_http_prep_prom_head(p, name, "counter", help);
 
-    len = ngx_strlen(type);
+    for (i = 0; i <= st->nrows; i++) {
+        p = ngx_sprintf(p, "%s{path=\"", name);
 
-    r->headers_out.content_type.data = (u_char *) type;
-    r->headers_out.content_type.len = len;
-    r->headers_out.content_type_lowcase = NULL;
+        if (i < st->nrows) {
+            row = st->rows[i].row;
+            p = ngx_http_prep_prom_label(p, st->rows[i].path,
+                                         row->path_len);
 
-    /* the media type without its parameters */
-    for (n = 0; n < len && type[n] != ';'; n++) {
-        /* void */
+        } else {
+            row = other;
+            p = ngx_cpymem(p, "other", sizeof("other") - 1);
+        }
+
+        p = ngx_sprintf(p, "\"} %uA\n",
+                        *(ngx_atomic_t *) ((u_char *) row + field));
     }
 
-    r->headers_out.content_type_len = n;
-
-    if (ngx_http_prep_add_header(r, "Cache-Control", "no-store") == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
+    return p;
 }

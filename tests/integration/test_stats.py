@@ -266,6 +266,14 @@ def test_prometheus_parses_and_agrees_with_json(stats_nginx, stats):
     assert one("prep_path_hits_total", path=INDEX) == \
         stats.row(js, INDEX)["hits"]
     assert one("prep_path_hits_total", path="other") == js["other"]["hits"]
+    for path in (INDEX, PNG):
+        row = stats.row(js, path)
+        assert one("prep_path_pages_total", path=path) == row["pages"]
+        assert one("prep_path_sent_bytes_total", path=path) == row["bytes"]
+    assert one("prep_path_pages_total", path="other") == js["other"]["pages"]
+    assert one("prep_path_sent_bytes_total", path="other") == \
+        js["other"]["bytes"]
+    assert one("prep_path_sent_bytes_total", path=INDEX) > 0
     assert one("prep_sessions_live") == js["sessions"]["live"]
     assert one("prep_session_duration_seconds_bucket", le="+Inf") == \
         js["sessions"]["completed"]
@@ -273,6 +281,8 @@ def test_prometheus_parses_and_agrees_with_json(stats_nginx, stats):
                time="2024-06-03T00:15:00-05:00") == 1
     assert one("prep_zone_bytes", kind="size") == js["zone"]["size"]
     assert len(prom["prep_path_hits_total"]) == len(js["pages"]) + 1
+    assert len(prom["prep_path_pages_total"]) == len(js["pages"]) + 1
+    assert len(prom["prep_path_sent_bytes_total"]) == len(js["pages"]) + 1
 
     # a scraper that asks for text/plain gets the exposition format
     r = inst.get("/status", {"Accept": "text/plain;version=0.0.4;q=0.9,"
