@@ -27,6 +27,7 @@
 #include <openssl/evp.h>
 
 #include "ingest_archive.h"
+#include "test_util.h"
 
 
 #define PKG_CAP      (16u << 20)
@@ -243,24 +244,6 @@ seen_end(void *ctx, ingest_err_t *err)
 
 
 /* --------------------------------------------------------------- runs */
-
-
-static int
-temp_fd(const void *data, size_t len)
-{
-    int   fd;
-    char  path[] = "/tmp/test_archive_XXXXXX";
-
-    fd = mkstemp(path);
-    assert_true(fd >= 0);
-    (void) unlink(path);
-
-    if (len > 0) {
-        assert_int_equal(write(fd, data, len), (ssize_t) len);
-    }
-
-    return fd;
-}
 
 
 static int

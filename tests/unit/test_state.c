@@ -21,30 +21,10 @@
 
 #include "prep_snap.h"
 #include "prep_state.h"
+#include "test_util.h"
 
 
 #define TEST_BUF   4096
-
-
-static uint64_t  rng_state;
-
-
-static void
-rng_seed(uint64_t seed)
-{
-    rng_state = seed * 0x9E3779B97F4A7C15ull + 1;
-}
-
-
-static uint32_t
-rng_next(void)
-{
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-
-    return (uint32_t) ((rng_state * 0x2545F4914F6CDD1Dull) >> 32);
-}
 
 
 static void
@@ -187,9 +167,8 @@ test_buffer_too_small(void **state)
 
     /* every smaller buffer fails cleanly (ASan checks the writes) */
     for (size = 0; size < need; size++) {
-        uint8_t  *small = malloc(size ? size : 1);
+        uint8_t  *small = xmalloc(size);
 
-        assert_non_null(small);
         assert_int_equal(write_sample(small, size), 0);
         free(small);
     }
@@ -213,9 +192,7 @@ test_truncated_and_extended(void **state)
 
     for (cut = 0; cut < len; cut++) {
         /* an exact-size heap copy: ASan catches any read past it */
-        copy = malloc(cut ? cut : 1);
-        assert_non_null(copy);
-        memcpy(copy, buf, cut);
+        copy = xmemdup(buf, cut);
 
         rc = open_rc(copy, cut, err, sizeof(err));
         assert_true(rc == PREP_STATE_ETOOSMALL || rc == PREP_STATE_ESIZE);
@@ -388,7 +365,7 @@ test_cursor_bounds(void **state)
 static void
 test_random_garbage(void **state)
 {
-    size_t    len, i, n;
+    size_t    len, n;
     uint8_t  *buf;
 
     (void) state;
@@ -397,12 +374,8 @@ test_random_garbage(void **state)
 
     for (n = 0; n < 2000; n++) {
         len = rng_next() % 512;
-        buf = malloc(len ? len : 1);
-        assert_non_null(buf);
-
-        for (i = 0; i < len; i++) {
-            buf[i] = (uint8_t) rng_next();
-        }
+        buf = xmalloc(len);
+        rng_fill(buf, len);
 
         /* half of them with a plausible header */
         if (len >= PREP_STATE_HEADER_SIZE && (n & 1)) {
