@@ -271,8 +271,14 @@ static void
 test_lying_sections(void **state)
 {
     char     err[256];
-    size_t   len, first;
+    size_t   len, first, i;
     uint8_t  buf[TEST_BUF], orig[TEST_BUF];
+
+    static const uint32_t  counts[] = {
+        4,              /* one section more than there are */
+        2,              /* one less: bytes left after the last */
+        0xffffffffu     /* an absurd count */
+    };
 
     (void) state;
 
@@ -300,26 +306,14 @@ test_lying_sections(void **state)
     assert_int_equal(open_rc(buf, len, err, sizeof(err)),
                      PREP_STATE_ESECTIONCRC);
 
-    /* one section more than there are */
-    memcpy(buf, orig, len);
-    put32(buf + 32, 4);
-    reseal(buf, len);
-    assert_int_equal(open_rc(buf, len, err, sizeof(err)),
-                     PREP_STATE_ESECTION);
-
-    /* one section less: bytes left after the last */
-    memcpy(buf, orig, len);
-    put32(buf + 32, 2);
-    reseal(buf, len);
-    assert_int_equal(open_rc(buf, len, err, sizeof(err)),
-                     PREP_STATE_ESECTION);
-
-    /* an absurd count */
-    memcpy(buf, orig, len);
-    put32(buf + 32, 0xffffffffu);
-    reseal(buf, len);
-    assert_int_equal(open_rc(buf, len, err, sizeof(err)),
-                     PREP_STATE_ESECTION);
+    /* a section count that is not the 3 there are */
+    for (i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
+        memcpy(buf, orig, len);
+        put32(buf + 32, counts[i]);
+        reseal(buf, len);
+        assert_int_equal(open_rc(buf, len, err, sizeof(err)),
+                         PREP_STATE_ESECTION);
+    }
 
     /* a non-zero reserved field */
     memcpy(buf, orig, len);
