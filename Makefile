@@ -35,7 +35,10 @@ INGEST_SRCS    = $(wildcard ingest/*.c)
 INGEST_HDRS    = $(wildcard ingest/*.h)
 INGEST_LIBS    = -larchive -ldeflate -lcrypto -lz -lpthread -lm
 MODULE_SRCS    = $(wildcard ngx_prep_module/*.c ngx_prep_module/*.h)
-UNIT_SRCS      = $(wildcard tests/unit/test_*.c)
+# test_util.c holds helpers every suite links, not a suite of its own
+UNIT_UTIL      = tests/unit/test_util.c tests/unit/test_util.h
+UNIT_SRCS      = $(filter-out tests/unit/test_util.c,\
+                     $(wildcard tests/unit/test_*.c))
 UNIT_BINS      = $(patsubst tests/unit/%.c,$(BUILD)/asan/%,$(UNIT_SRCS))
 
 # Debian packages needed to build, test and benchmark (make deps)
@@ -122,11 +125,12 @@ $(BUILD)/asan/prep-ingest: $(INGEST_SRCS) $(INGEST_HDRS) $(LIBPREP_SRCS) \
 	    $(INGEST_SRCS) $(LIBPREP_SRCS) $(INGEST_LIBS)
 
 # unit tests link the plain C they test; ingest objects other than main
-$(BUILD)/asan/test_%: tests/unit/test_%.c $(LIBPREP_SRCS) $(LIBPREP_HDRS) \
-        $(INGEST_SRCS) $(INGEST_HDRS)
+$(BUILD)/asan/test_%: tests/unit/test_%.c $(UNIT_UTIL) $(LIBPREP_SRCS) \
+        $(LIBPREP_HDRS) $(INGEST_SRCS) $(INGEST_HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(PREP_CPPFLAGS) -Iingest -O1 -g $(SANITIZE) $(PREP_WARN) \
-	    -Wno-missing-prototypes -o $@ $< $(LIBPREP_SRCS) \
+	    -Wno-missing-prototypes -o $@ $< $(filter %.c,$(UNIT_UTIL)) \
+	    $(LIBPREP_SRCS) \
 	    $(filter-out ingest/main.c,$(INGEST_SRCS)) -lcmocka $(INGEST_LIBS)
 
 $(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(LIBPREP_SRCS) $(LIBPREP_HDRS) \

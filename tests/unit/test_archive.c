@@ -27,6 +27,7 @@
 #include <openssl/evp.h>
 
 #include "ingest_archive.h"
+#include "test_util.h"
 
 
 #define PKG_CAP      (16u << 20)
@@ -141,6 +142,25 @@ pkg_dir(pkg_t *p, const char *name)
 }
 
 
+/* a symbolic (type AE_IFLNK) or hard (AE_IFREG) link to target */
+static void
+pkg_link(pkg_t *p, const char *name, mode_t type, const char *target)
+{
+    struct archive_entry  *e;
+
+    e = pkg_new_entry(name, type, 0);
+
+    if (type == AE_IFLNK) {
+        archive_entry_copy_symlink(e, target);
+
+    } else {
+        archive_entry_copy_hardlink(e, target);
+    }
+
+    pkg_write_entry(p, e, NULL, 0);
+}
+
+
 static void
 pkg_end(pkg_t *p)
 {
@@ -243,24 +263,6 @@ seen_end(void *ctx, ingest_err_t *err)
 
 
 /* --------------------------------------------------------------- runs */
-
-
-static int
-temp_fd(const void *data, size_t len)
-{
-    int   fd;
-    char  path[] = "/tmp/test_archive_XXXXXX";
-
-    fd = mkstemp(path);
-    assert_true(fd >= 0);
-    (void) unlink(path);
-
-    if (len > 0) {
-        assert_int_equal(write(fd, data, len), (ssize_t) len);
-    }
-
-    return fd;
-}
 
 
 static int
@@ -579,44 +581,36 @@ test_utf8_and_long_names(void **state)
 static void
 test_links(void **state)
 {
-    pkg_t                  p;
-    struct archive_entry  *e;
+    pkg_t   p;
+    size_t  i;
+
+    static const struct {
+        const char  *name;
+        mode_t       type;
+        const char  *target;
+    } links[] = {
+        { "d", AE_IFLNK, "../.." },
+        /* a hard link to an earlier file, and one to /etc/passwd */
+        { "copy.html", AE_IFREG, "index.html" },
+        { "passwd", AE_IFREG, "/etc/passwd" },
+    };
 
     (void) state;
 
     pkg_begin_site(&p);
-    e = pkg_new_entry("moo", AE_IFLNK, 0);
-    archive_entry_copy_symlink(e, "/tmp/moo");
-    pkg_write_entry(&p, e, NULL, 0);
+    pkg_link(&p, "moo", AE_IFLNK, "/tmp/moo");
     pkg_text(&p, "moo", "then a file through it");
     pkg_end(&p);
     expect_reason(&p, INGEST_LINK);
     pkg_free(&p);
 
-    pkg_begin_site(&p);
-    e = pkg_new_entry("d", AE_IFLNK, 0);
-    archive_entry_copy_symlink(e, "../..");
-    pkg_write_entry(&p, e, NULL, 0);
-    pkg_end(&p);
-    expect_reason(&p, INGEST_LINK);
-    pkg_free(&p);
-
-    /* a hard link to an earlier file, and one to /etc/passwd */
-    pkg_begin_site(&p);
-    e = pkg_new_entry("copy.html", AE_IFREG, 0);
-    archive_entry_copy_hardlink(e, "index.html");
-    pkg_write_entry(&p, e, NULL, 0);
-    pkg_end(&p);
-    expect_reason(&p, INGEST_LINK);
-    pkg_free(&p);
-
-    pkg_begin_site(&p);
-    e = pkg_new_entry("passwd", AE_IFREG, 0);
-    archive_entry_copy_hardlink(e, "/etc/passwd");
-    pkg_write_entry(&p, e, NULL, 0);
-    pkg_end(&p);
-    expect_reason(&p, INGEST_LINK);
-    pkg_free(&p);
+    for (i = 0; i < sizeof(links) / sizeof(links[0]); i++) {
+        pkg_begin_site(&p);
+        pkg_link(&p, links[i].name, links[i].type, links[i].target);
+        pkg_end(&p);
+        expect_reason(&p, INGEST_LINK);
+        pkg_free(&p);
+    }
 }
 
 

@@ -25,7 +25,6 @@
 #include <unistd.h>
 
 #include <archive.h>
-#include <archive_entry.h>
 #include <cmocka.h>
 #include <openssl/evp.h>
 #include <zlib.h>
@@ -33,6 +32,7 @@
 #include "ingest_build.h"
 #include "ingest_compress.h"
 #include "ingest_store.h"
+#include "test_util.h"
 
 
 #define PKG_CAP      (8u << 20)
@@ -70,31 +70,10 @@ static unsigned char  *big_json;
 static unsigned char  *png;
 
 
-static void
-pkg_add(struct archive *a, const char *name, const void *data, size_t len)
-{
-    struct archive_entry  *e;
-
-    e = archive_entry_new();
-    archive_entry_copy_pathname(e, name);
-    archive_entry_set_filetype(e, AE_IFREG);
-    archive_entry_set_perm(e, 0644);
-    archive_entry_set_size(e, (la_int64_t) len);
-
-    assert_int_equal(archive_write_header(a, e), ARCHIVE_OK);
-    if (len > 0) {
-        assert_int_equal(archive_write_data(a, data, len), (la_ssize_t) len);
-    }
-
-    archive_entry_free(e);
-}
-
-
 /* a small site; "json" is the ultimoCorte file, which changes by corte */
 static void
 pkg_make(pkg_t *p, const char *json)
 {
-    char             path[] = "/tmp/test_build_pkg_XXXXXX";
     struct archive  *a;
 
     p->buf = malloc(PKG_CAP);
@@ -106,23 +85,20 @@ pkg_make(pkg_t *p, const char *json)
     assert_int_equal(archive_write_open_memory(a, p->buf, PKG_CAP, &p->used),
                      ARCHIVE_OK);
 
-    pkg_add(a, "site/index.html", INDEX_HTML, strlen(INDEX_HTML));
-    pkg_add(a, "site/assets/avance.json", json, strlen(json));
-    pkg_add(a, "site/assets/big.json", big_json, BIG_LEN);
-    pkg_add(a, "site/assets/copy-of-big.json", big_json, BIG_LEN);
-    pkg_add(a, "site/assets/bd/QROO_AYUN_2024.csv", CSV_0015,
-            strlen(CSV_0015));
-    pkg_add(a, "site/img/logo.png", png, PNG_LEN);
-    pkg_add(a, "site/tiny.json", "{}", 2);
-    pkg_add(a, "site/empty.txt", "", 0);
+    add_file(a, "site/index.html", INDEX_HTML, strlen(INDEX_HTML));
+    add_file(a, "site/assets/avance.json", json, strlen(json));
+    add_file(a, "site/assets/big.json", big_json, BIG_LEN);
+    add_file(a, "site/assets/copy-of-big.json", big_json, BIG_LEN);
+    add_file(a, "site/assets/bd/QROO_AYUN_2024.csv", CSV_0015,
+             strlen(CSV_0015));
+    add_file(a, "site/img/logo.png", png, PNG_LEN);
+    add_file(a, "site/tiny.json", "{}", 2);
+    add_file(a, "site/empty.txt", "", 0);
 
     assert_int_equal(archive_write_close(a), ARCHIVE_OK);
     assert_int_equal(archive_write_free(a), ARCHIVE_OK);
 
-    p->fd = mkstemp(path);
-    assert_true(p->fd >= 0);
-    (void) unlink(path);
-    assert_int_equal(write(p->fd, p->buf, p->used), (ssize_t) p->used);
+    p->fd = temp_fd(p->buf, p->used);
 }
 
 
@@ -139,16 +115,13 @@ build(pkg_t *p, const char *name, int level, const built_t *prev,
     built_t *out, ingest_err_t *err)
 {
     int                  rc;
-    char                 path[] = "/tmp/test_build_snap_XXXXXX";
     char                 msg[PREP_ERRLEN];
     struct stat          sb;
     ingest_limits_t      lim;
     ingest_build_conf_t  conf;
 
     memset(out, 0, sizeof(built_t));
-    out->fd = mkstemp(path);
-    assert_true(out->fd >= 0);
-    (void) unlink(path);
+    out->fd = temp_fd(NULL, 0);
 
     ingest_limits_default(&lim);
 

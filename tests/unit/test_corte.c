@@ -21,10 +21,10 @@
 #include <unistd.h>
 
 #include <archive.h>
-#include <archive_entry.h>
 #include <cmocka.h>
 
 #include "ingest_corte.h"
+#include "test_util.h"
 
 
 /* 2024-06-03 00:15 at UTC-5 is 05:15 UTC */
@@ -694,28 +694,23 @@ zip_begin(membuf_t *m, size_t cap)
 
 
 static void
-zip_add(struct archive *a, const char *name, const void *data, size_t len)
-{
-    struct archive_entry  *e;
-
-    e = archive_entry_new();
-    archive_entry_set_pathname(e, name);
-    archive_entry_set_filetype(e, AE_IFREG);
-    archive_entry_set_perm(e, 0644);
-    archive_entry_set_size(e, (la_int64_t) len);
-
-    assert_int_equal(archive_write_header(a, e), ARCHIVE_OK);
-    assert_int_equal(archive_write_data(a, data, len), (la_ssize_t) len);
-
-    archive_entry_free(e);
-}
-
-
-static void
 zip_end(struct archive *a)
 {
     assert_int_equal(archive_write_close(a), ARCHIVE_OK);
     assert_int_equal(archive_write_free(a), ARCHIVE_OK);
+}
+
+
+/* a zip that holds one file */
+static void
+zip_one(membuf_t *m, size_t cap, const char *name, const void *data,
+    size_t len)
+{
+    struct archive  *a;
+
+    a = zip_begin(m, cap);
+    add_file(a, name, data, len);
+    zip_end(a);
 }
 
 
@@ -724,15 +719,10 @@ static int
 temp_with(const void *data, size_t len, uint64_t *off)
 {
     int   fd;
-    char  path[] = "/tmp/test_corte_XXXXXX";
     char  junk[1000];
 
-    fd = mkstemp(path);
-    assert_true(fd >= 0);
-    (void) unlink(path);
-
     memset(junk, 'j', sizeof(junk));
-    assert_int_equal(write(fd, junk, sizeof(junk)), sizeof(junk));
+    fd = temp_fd(junk, sizeof(junk));
     assert_int_equal(write(fd, data, len), (ssize_t) len);
 
     *off = sizeof(junk);
@@ -754,14 +744,14 @@ test_zip_nested(void **state)
     (void) state;
 
     a = zip_begin(&inner, 1 << 20);
-    zip_add(a, "LEEME.txt", "EJEMPLO: 02/06/2024 20:00 (UTC-6)\r\n", 35);
-    zip_add(a, "QROO_AYUN_2024.csv", csv_ieqroo, strlen(csv_ieqroo));
-    zip_add(a, "QROO_AYUN_CANDIDATURAS_2024.csv", "ID,PARTIDO\n23,PAN\n", 18);
+    add_file(a, "LEEME.txt", "EJEMPLO: 02/06/2024 20:00 (UTC-6)\r\n", 35);
+    add_file(a, "QROO_AYUN_2024.csv", csv_ieqroo, strlen(csv_ieqroo));
+    add_file(a, "QROO_AYUN_CANDIDATURAS_2024.csv", "ID,PARTIDO\n23,PAN\n", 18);
     zip_end(a);
 
     a = zip_begin(&outer, 2 << 20);
-    zip_add(a, "20240603_0015_PREP_AYUN_QROO.zip", inner.buf, inner.used);
-    zip_add(a, "QROO_DIP_LOC_2024.CSV", csv_ine, strlen(csv_ine));
+    add_file(a, "20240603_0015_PREP_AYUN_QROO.zip", inner.buf, inner.used);
+    add_file(a, "QROO_DIP_LOC_2024.CSV", csv_ine, strlen(csv_ine));
     zip_end(a);
 
     fd = temp_with(outer.buf, outer.used, &off);
@@ -801,14 +791,12 @@ test_zip_bomb_skipped(void **state)
     assert_non_null(zeros);
 
     a = zip_begin(&inner, 1 << 20);
-    zip_add(a, "zeros.bin", zeros, 64 << 20);
-    zip_add(a, "QROO_AYUN_2024.csv", csv_ine, strlen(csv_ine));
+    add_file(a, "zeros.bin", zeros, 64 << 20);
+    add_file(a, "QROO_AYUN_2024.csv", csv_ine, strlen(csv_ine));
     zip_end(a);
     free(zeros);
 
-    a = zip_begin(&outer, 2 << 20);
-    zip_add(a, "inner.zip", inner.buf, inner.used);
-    zip_end(a);
+    zip_one(&outer, 2 << 20, "inner.zip", inner.buf, inner.used);
 
     fd = temp_with(outer.buf, outer.used, &off);
 
@@ -834,19 +822,13 @@ test_zip_disagree(void **state)
     membuf_t             inner, outer;
     ingest_err_t         err;
     ingest_corte_t       c;
-    struct archive      *a;
     ingest_corte_set_t   set;
     static const char    late[] = "DIPUTACIONES\n2024/06/03 00:30 (UTC-5)\n";
 
     (void) state;
 
-    a = zip_begin(&inner, 1 << 20);
-    zip_add(a, "QROO_DIP_LOC_2024.csv", late, strlen(late));
-    zip_end(a);
-
-    a = zip_begin(&outer, 2 << 20);
-    zip_add(a, "inner.zip", inner.buf, inner.used);
-    zip_end(a);
+    zip_one(&inner, 1 << 20, "QROO_DIP_LOC_2024.csv", late, strlen(late));
+    zip_one(&outer, 2 << 20, "inner.zip", inner.buf, inner.used);
 
     fd = temp_with(outer.buf, outer.used, &off);
 
@@ -874,21 +856,14 @@ test_zip_depth_and_garbage(void **state)
     uint64_t             off;
     membuf_t             z1, z2, z3;
     ingest_err_t         err;
-    struct archive      *a;
     ingest_corte_set_t   set;
 
     (void) state;
 
     /* a CSV three zips deep is past INGEST_ZIP_MAX_DEPTH: not read */
-    a = zip_begin(&z1, 1 << 20);
-    zip_add(a, "deep.csv", csv_ine, strlen(csv_ine));
-    zip_end(a);
-    a = zip_begin(&z2, 1 << 20);
-    zip_add(a, "z1.zip", z1.buf, z1.used);
-    zip_end(a);
-    a = zip_begin(&z3, 1 << 20);
-    zip_add(a, "z2.zip", z2.buf, z2.used);
-    zip_end(a);
+    zip_one(&z1, 1 << 20, "deep.csv", csv_ine, strlen(csv_ine));
+    zip_one(&z2, 1 << 20, "z1.zip", z1.buf, z1.used);
+    zip_one(&z3, 1 << 20, "z2.zip", z2.buf, z2.used);
 
     fd = temp_with(z3.buf, z3.used, &off);
 

@@ -19,32 +19,11 @@
 #include <cmocka.h>
 
 #include "prep_json.h"
+#include "test_util.h"
 
 
 #define FFFD            "\xEF\xBF\xBD"
 #define S(lit)          lit, sizeof(lit) - 1
-
-
-static uint64_t  rng_state;
-
-
-static void
-rng_seed(uint64_t seed)
-{
-    rng_state = seed * 0x9E3779B97F4A7C15ull + 1;
-}
-
-
-static uint32_t
-rng_next(void)
-{
-    /* xorshift64*: deterministic, so a failure reproduces */
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-
-    return (uint32_t) ((rng_state * 0x2545F4914F6CDD1Dull) >> 32);
-}
 
 
 /*
@@ -54,28 +33,8 @@ rng_next(void)
 static char *
 escape(const char *src, size_t len, size_t *out_len)
 {
-    char    *dst, *copy;
-    size_t   n, w;
-
-    n = prep_json_escaped_len(src, len);
-
-    dst = malloc(n ? n : 1);
-    assert_non_null(dst);
-
-    w = prep_json_escape(dst, src, len);
-    assert_int_equal(w, n);
-
-    copy = malloc(n + 1);
-    assert_non_null(copy);
-    memcpy(copy, dst, n);
-    copy[n] = '\0';
-    free(dst);
-
-    if (out_len != NULL) {
-        *out_len = n;
-    }
-
-    return copy;
+    return escape_exact(prep_json_escaped_len, prep_json_escape, src, len,
+                        out_len);
 }
 
 

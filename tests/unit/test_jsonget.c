@@ -23,19 +23,7 @@
 
 #include "ingest_events.h"
 #include "ingest_jsonget.h"
-
-
-static char *
-exact(const char *s, size_t len)
-{
-    char  *p;
-
-    p = malloc(len ? len : 1);
-    assert_non_null(p);
-    memcpy(p, s, len);
-
-    return p;
-}
+#include "test_util.h"
 
 
 static int
@@ -44,7 +32,7 @@ get_str(const char *doc, const char *path, char *buf, size_t size)
     int    rc;
     char  *copy;
 
-    copy = exact(doc, strlen(doc));
+    copy = xmemdup(doc, strlen(doc));
     rc = ingest_json_get_string(copy, strlen(doc), path, buf, size);
     free(copy);
 
@@ -58,7 +46,7 @@ get(const char *doc, const char *path, ingest_json_val_t *v)
     int    rc;
     char  *copy;
 
-    copy = exact(doc, strlen(doc));
+    copy = xmemdup(doc, strlen(doc));
     rc = ingest_json_get(copy, strlen(doc), path, v);
     free(copy);
 
@@ -193,7 +181,7 @@ test_events_round_trip(void **state)
         ingest_ev_int(ev, "n", -5);
         (void) ingest_ev_doc_end(ev);
 
-        copy = exact(ev->buf, ev->len);
+        copy = xmemdup(ev->buf, ev->len);
         assert_true(ingest_json_get_string(copy, ev->len - 1, "file", buf,
                                            sizeof(buf))
                     >= 0);
@@ -208,7 +196,7 @@ test_events_round_trip(void **state)
     ingest_ev_doc_begin(ev);
     ingest_ev_str(ev, "file", "a\xff\xc3");
     (void) ingest_ev_doc_end(ev);
-    copy = exact(ev->buf, ev->len);
+    copy = xmemdup(ev->buf, ev->len);
     assert_true(ingest_json_get_string(copy, ev->len - 1, "file", buf,
                                        sizeof(buf)) > 0);
     assert_string_equal(buf, "a\xef\xbf\xbd\xef\xbf\xbd");
@@ -250,7 +238,7 @@ test_events_truncated(void **state)
     (void) ingest_ev_doc_end(ev);
 
     assert_true(ev->len < INGEST_EVENT_MAX);
-    copy = exact(ev->buf, ev->len);
+    copy = xmemdup(ev->buf, ev->len);
     assert_int_equal(ingest_json_get(copy, ev->len - 1, "truncated", &v), 1);
     assert_int_equal(v.type, INGEST_JSON_TRUE);
     assert_int_equal(ingest_json_get(copy, ev->len - 1, "o.a", &v), 1);

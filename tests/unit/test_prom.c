@@ -19,58 +19,19 @@
 
 #include "prep_json.h"
 #include "prep_prom.h"
+#include "test_util.h"
 
 
 #define FFFD            "\xEF\xBF\xBD"
 #define S(lit)          lit, sizeof(lit) - 1
 
 
-static uint64_t  rng_state;
-
-
-static void
-rng_seed(uint64_t seed)
-{
-    rng_state = seed * 0x9E3779B97F4A7C15ull + 1;
-}
-
-
-static uint32_t
-rng_next(void)
-{
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-
-    return (uint32_t) ((rng_state * 0x2545F4914F6CDD1Dull) >> 32);
-}
-
-
-/* a NUL-terminated copy of the escaped form */
+/* a NUL-terminated copy of the escaped form, checked as for JSON */
 static char *
 escape(const char *src, size_t len, size_t *out_len)
 {
-    char    *dst, *copy;
-    size_t   n, w;
-
-    n = prep_prom_label_len(src, len);
-    dst = malloc(n ? n : 1);
-    assert_non_null(dst);
-
-    w = prep_prom_label_escape(dst, src, len);
-    assert_int_equal(w, n);
-
-    copy = malloc(n + 1);
-    assert_non_null(copy);
-    memcpy(copy, dst, n);
-    copy[n] = '\0';
-    free(dst);
-
-    if (out_len) {
-        *out_len = n;
-    }
-
-    return copy;
+    return escape_exact(prep_prom_label_len, prep_prom_label_escape, src,
+                        len, out_len);
 }
 
 
@@ -172,8 +133,7 @@ test_random_bytes_always_parse(void **state)
 
     for (round = 0; round < 5000; round++) {
         len = rng_next() % 64;
-        src = malloc(len ? len : 1);
-        assert_non_null(src);
+        src = xmalloc(len);
 
         for (i = 0; i < len; i++) {
             /* biased towards the interesting bytes */

@@ -28,6 +28,7 @@
 #include <zlib.h>
 
 #include "prep_snap.h"
+#include "test_util.h"
 
 
 #define CORTE_TIME      1717377300      /* 2024-06-03T01:15:00Z */
@@ -82,56 +83,6 @@ typedef enum {
 } gzip_mode_e;
 
 
-static uint64_t  rng_state;
-
-
-static void
-rng_seed(uint64_t seed)
-{
-    rng_state = seed * 0x9E3779B97F4A7C15ull + 1;
-}
-
-
-static uint32_t
-rng_next(void)
-{
-    /* xorshift64*: deterministic, so a failure reproduces */
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-
-    return (uint32_t) ((rng_state * 0x2545F4914F6CDD1Dull) >> 32);
-}
-
-
-static void
-rng_fill(uint8_t *p, size_t len)
-{
-    size_t  i;
-
-    for (i = 0; i < len; i++) {
-        p[i] = (uint8_t) rng_next();
-    }
-}
-
-
-static uint8_t *
-xmemdup(const void *p, size_t len)
-{
-    uint8_t  *d;
-
-    /* exact size, so ASan catches a read one byte past the end */
-    d = malloc(len ? len : 1);
-    assert_non_null(d);
-
-    if (len) {
-        memcpy(d, p, len);
-    }
-
-    return d;
-}
-
-
 /* model */
 
 
@@ -166,8 +117,7 @@ model_set(model_t *m, size_t i, const char *path, size_t path_len,
     e->path_len = path_len;
     e->type = type;
 
-    e->data = malloc(data_len ? data_len : 1);
-    assert_non_null(e->data);
+    e->data = xmalloc(data_len);
     rng_fill(e->data, data_len);
     e->data_len = data_len;
 
@@ -289,8 +239,7 @@ read_fd(int fd)
     assert_int_equal(fstat(fd, &st), 0);
 
     b.size = (size_t) st.st_size;
-    b.p = malloc(b.size ? b.size : 1);
-    assert_non_null(b.p);
+    b.p = xmalloc(b.size);
 
     n = pread(fd, b.p, b.size, 0);
     assert_int_equal(n, (ssize_t) b.size);
@@ -323,8 +272,7 @@ check_flushed(prep_snap_writer_t *w, int fd, const model_entry_t *e)
                      PREP_SNAP_OK);
     assert_int_equal(len, e->data_len);
 
-    p = malloc(len ? len : 1);
-    assert_non_null(p);
+    p = xmalloc(len);
 
     assert_int_equal(pread(fd, p, len, (off_t) off), (ssize_t) len);
     if (len) {

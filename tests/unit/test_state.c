@@ -21,30 +21,10 @@
 
 #include "prep_snap.h"
 #include "prep_state.h"
+#include "test_util.h"
 
 
 #define TEST_BUF   4096
-
-
-static uint64_t  rng_state;
-
-
-static void
-rng_seed(uint64_t seed)
-{
-    rng_state = seed * 0x9E3779B97F4A7C15ull + 1;
-}
-
-
-static uint32_t
-rng_next(void)
-{
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-
-    return (uint32_t) ((rng_state * 0x2545F4914F6CDD1Dull) >> 32);
-}
 
 
 static void
@@ -187,9 +167,8 @@ test_buffer_too_small(void **state)
 
     /* every smaller buffer fails cleanly (ASan checks the writes) */
     for (size = 0; size < need; size++) {
-        uint8_t  *small = malloc(size ? size : 1);
+        uint8_t  *small = xmalloc(size);
 
-        assert_non_null(small);
         assert_int_equal(write_sample(small, size), 0);
         free(small);
     }
@@ -213,9 +192,7 @@ test_truncated_and_extended(void **state)
 
     for (cut = 0; cut < len; cut++) {
         /* an exact-size heap copy: ASan catches any read past it */
-        copy = malloc(cut ? cut : 1);
-        assert_non_null(copy);
-        memcpy(copy, buf, cut);
+        copy = xmemdup(buf, cut);
 
         rc = open_rc(copy, cut, err, sizeof(err));
         assert_true(rc == PREP_STATE_ETOOSMALL || rc == PREP_STATE_ESIZE);
@@ -294,8 +271,14 @@ static void
 test_lying_sections(void **state)
 {
     char     err[256];
-    size_t   len, first;
+    size_t   len, first, i;
     uint8_t  buf[TEST_BUF], orig[TEST_BUF];
+
+    static const uint32_t  counts[] = {
+        4,              /* one section more than there are */
+        2,              /* one less: bytes left after the last */
+        0xffffffffu     /* an absurd count */
+    };
 
     (void) state;
 
@@ -323,26 +306,14 @@ test_lying_sections(void **state)
     assert_int_equal(open_rc(buf, len, err, sizeof(err)),
                      PREP_STATE_ESECTIONCRC);
 
-    /* one section more than there are */
-    memcpy(buf, orig, len);
-    put32(buf + 32, 4);
-    reseal(buf, len);
-    assert_int_equal(open_rc(buf, len, err, sizeof(err)),
-                     PREP_STATE_ESECTION);
-
-    /* one section less: bytes left after the last */
-    memcpy(buf, orig, len);
-    put32(buf + 32, 2);
-    reseal(buf, len);
-    assert_int_equal(open_rc(buf, len, err, sizeof(err)),
-                     PREP_STATE_ESECTION);
-
-    /* an absurd count */
-    memcpy(buf, orig, len);
-    put32(buf + 32, 0xffffffffu);
-    reseal(buf, len);
-    assert_int_equal(open_rc(buf, len, err, sizeof(err)),
-                     PREP_STATE_ESECTION);
+    /* a section count that is not the 3 there are */
+    for (i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
+        memcpy(buf, orig, len);
+        put32(buf + 32, counts[i]);
+        reseal(buf, len);
+        assert_int_equal(open_rc(buf, len, err, sizeof(err)),
+                         PREP_STATE_ESECTION);
+    }
 
     /* a non-zero reserved field */
     memcpy(buf, orig, len);
@@ -388,7 +359,7 @@ test_cursor_bounds(void **state)
 static void
 test_random_garbage(void **state)
 {
-    size_t    len, i, n;
+    size_t    len, n;
     uint8_t  *buf;
 
     (void) state;
@@ -397,12 +368,8 @@ test_random_garbage(void **state)
 
     for (n = 0; n < 2000; n++) {
         len = rng_next() % 512;
-        buf = malloc(len ? len : 1);
-        assert_non_null(buf);
-
-        for (i = 0; i < len; i++) {
-            buf[i] = (uint8_t) rng_next();
-        }
+        buf = xmalloc(len);
+        rng_fill(buf, len);
 
         /* half of them with a plausible header */
         if (len >= PREP_STATE_HEADER_SIZE && (n & 1)) {

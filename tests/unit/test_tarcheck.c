@@ -248,9 +248,24 @@ static void
 test_pax_size(void **state)
 {
     tar_t              *t;
+    size_t              i;
     uint64_t            entries;
     ingest_reason_e     reason;
     ingest_tarcheck_t   c;
+
+    static const struct {
+        const char     *records;
+        char            type;
+    } bad[] = {
+        /* a record one byte longer than its length says */
+        { "10 size=33\n", 'x' },
+        /* a record whose length lies */
+        { "12 size=3\n", 'x' },
+        /* a size that is not a number */
+        { "11 size=3x\n", 'x' },
+        /* a size in a global header */
+        { "10 size=3\n", 'g' },
+    };
 
     (void) state;
 
@@ -266,36 +281,15 @@ test_pax_size(void **state)
     ingest_tarcheck_feed(&c, t->buf, t->len);
     assert_int_equal(c.file_bytes, 3);
 
-    /* a record one byte longer than its length says */
-    t->len = 0;
-    pax(t, "10 size=33\n", 'x');
-    header(t, "x", '0', "00000000003");
-    data(t, "abc", 3);
-    end(t);
-    assert_int_equal(check(t, &reason, &entries), -1);
-
-    /* a record whose length lies, a size that is not a number, a size
-     * in a global header: refused */
-    t->len = 0;
-    pax(t, "12 size=3\n", 'x');
-    header(t, "x", '0', "00000000003");
-    data(t, "abc", 3);
-    end(t);
-    assert_int_equal(check(t, &reason, &entries), -1);
-
-    t->len = 0;
-    pax(t, "11 size=3x\n", 'x');
-    header(t, "x", '0', "00000000003");
-    data(t, "abc", 3);
-    end(t);
-    assert_int_equal(check(t, &reason, &entries), -1);
-
-    t->len = 0;
-    pax(t, "10 size=3\n", 'g');
-    header(t, "x", '0', "00000000003");
-    data(t, "abc", 3);
-    end(t);
-    assert_int_equal(check(t, &reason, &entries), -1);
+    /* the same entry after each bad pax header: refused */
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        t->len = 0;
+        pax(t, bad[i].records, bad[i].type);
+        header(t, "x", '0', "00000000003");
+        data(t, "abc", 3);
+        end(t);
+        assert_int_equal(check(t, &reason, &entries), -1);
+    }
 
     /* other records pass, whatever their bytes */
     t->len = 0;

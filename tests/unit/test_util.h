@@ -1,0 +1,43 @@
+/*
+ * Copyright (C) the ngx_prep authors
+ *
+ * Helpers shared by the unit test suites: a deterministic random number
+ * generator, exact-size heap buffers (so ASan catches a read one byte
+ * past the end), escaping into such a buffer, unlinked temp files and
+ * files written into a libarchive writer.  They fail the running cmocka
+ * test on any error, so callers need not check.
+ */
+
+
+#ifndef _TEST_UTIL_H_INCLUDED_
+#define _TEST_UTIL_H_INCLUDED_
+
+
+#include <stddef.h>
+#include <stdint.h>
+
+
+struct archive;
+
+
+typedef size_t (*escaped_len_pt)(const char *src, size_t len);
+typedef size_t (*escape_pt)(char *dst, const char *src, size_t len);
+
+
+void rng_seed(uint64_t seed);
+uint32_t rng_next(void);
+void rng_fill(uint8_t *p, size_t len);
+
+void *xmalloc(size_t size);
+void *xmemdup(const void *p, size_t len);
+
+char *escape_exact(escaped_len_pt escaped_len, escape_pt escape,
+    const char *src, size_t len, size_t *out_len);
+
+int temp_fd(const void *data, size_t len);
+
+void add_file(struct archive *a, const char *name, const void *data,
+    size_t len);
+
+
+#endif /* _TEST_UTIL_H_INCLUDED_ */
