@@ -22,10 +22,10 @@
 
 set -euo pipefail
 
-top=$(cd "$(dirname "$0")/.." && pwd)
-build=${PREP_BUILD:-$top/build}
-nginx=${NGINX_BIN:-/usr/sbin/nginx}
-python=${PYTHON:-/usr/bin/python3}
+# the checkout and the environment (top, build, nginx, python), messages,
+# BENCH lines, the temporary directory, the mix: shared with bench/stats.sh
+# shellcheck source=lib.sh source-path=SCRIPTDIR
+. "$(dirname "$0")/lib.sh" serve
 
 workers=1
 threads=1
@@ -37,14 +37,6 @@ outfile=""
 keep=0
 pin=1
 stock_only=0
-
-# the mix: requests per 1000 by kind (see make_mix)
-MIX_SECTION=700
-MIX_AVANCE=100
-MIX_JSON=50
-MIX_HTML=100
-MIX_CSV=20
-MIX_ASSET=30
 
 usage() {
     cat <<EOF
@@ -69,50 +61,23 @@ Environment: PREP_BUILD (default build/), NGINX_BIN, PYTHON.
 EOF
 }
 
-die() { echo "serve.sh: $*" >&2; exit 1; }
-log() { echo "== $*" >&2; }
-
-posint() {
-    [[ $2 =~ ^[1-9][0-9]{0,5}$ ]] || die "$1 needs a positive integer: $2"
-}
-
 while getopts "w:t:c:d:r:p:o:aAkSh" opt; do
     case $opt in
-    w) posint -w "$OPTARG"; workers=$OPTARG ;;
-    t) posint -t "$OPTARG"; threads=$OPTARG ;;
-    c) posint -c "$OPTARG"; conns=$OPTARG ;;
-    d) posint -d "$OPTARG"; duration=$OPTARG ;;
-    r) posint -r "$OPTARG"; rounds=$OPTARG ;;
-    p) package=$OPTARG ;;
-    o) outfile=$OPTARG ;;
     a) pin=1 ;;
     A) pin=0 ;;
-    k) keep=1 ;;
     S) stock_only=1 ;;
     h) usage; exit 0 ;;
-    *) usage >&2; exit 2 ;;
+    *) run_option "$opt" "${OPTARG-}" || { usage >&2; exit 2; } ;;
     esac
 done
 shift $((OPTIND - 1))
 [ $# -eq 0 ] || { usage >&2; exit 2; }
 
-(( workers <= 64 )) || die "-w: at most 64 workers"
-(( threads <= conns )) || die "-t: more wrk threads than connections"
-(( duration <= 600 )) || die "-d: at most 600 seconds per run"
-(( rounds <= 50 )) || die "-r: at most 50 rounds"
+end_run_options
 
-for tool in "$nginx" wrk curl tar gzip cmp ss timeout pgrep getconf; do
-    command -v "$tool" > /dev/null || die "missing tool: $tool"
-done
-if (( ! stock_only )); then
-    [ -f "$build/ngx_http_prep_module.so" ] || die "build first: make module"
-    [ -x "$build/prep-ingest" ] || die "build first: make ingest"
-fi
-if [ -n "$package" ]; then
-    [ -f "$package" ] || die "no such package: $package"
-    package=$(realpath "$package")
-fi
-[ -z "$outfile" ] || outfile=$(realpath -m "$outfile")
+need_tools "$nginx" wrk curl tar gzip cmp ss timeout pgrep getconf
+(( stock_only )) || need_build
+absolute_inputs
 # GNU time, for wrk's own CPU time (bash's time keyword cannot write it
 # to a file apart from wrk's output)
 gnu_time=/usr/bin/time
@@ -122,71 +87,24 @@ clk_tck=$(getconf CLK_TCK)
 
 # ---- temporary directory, processes, time bound ----------------------
 
-tmp=$(mktemp -d /tmp/prep-bench.XXXXXX)
+# every nginx master started; stop_servers, called on exit (bench/lib.sh),
+# sends them TERM and gives each 5 s before KILL
 pids=()
-watchdog=""
 
-cleanup() {
-    local pid i
+stop_servers() {
+    local pid
 
-    trap - EXIT INT TERM
     for pid in "${pids[@]}"; do
         kill -TERM "$pid" 2>/dev/null || true
     done
     for pid in "${pids[@]}"; do
-        for i in $(seq 50); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
+        reap "$pid" 50
     done
-    [ -z "$watchdog" ] || kill "$watchdog" 2>/dev/null || true
-    if (( keep )); then
-        echo "serve.sh: kept $tmp" >&2
-    else
-        rm -rf "$tmp"
-    fi
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 
+setup_tmp prep-bench
 # everything together: setup, checks and 4 wrk runs per round
-limit=$((900 + rounds * 4 * (duration + 40)))
-(
-    trap 'kill "$nap" 2>/dev/null; exit 0' TERM
-    sleep "$limit" &
-    nap=$!
-    wait "$nap"
-    echo "serve.sh: over ${limit}s, giving up" >&2
-    kill -TERM $$
-) 2>/dev/null &
-watchdog=$!
-
-results="$tmp/results"
-: > "$results"
-
-# BENCH line: metric value unit [key=value ...]
-emit() {
-    local metric=$1 value=$2 unit=$3 line
-    shift 3
-    line="BENCH bench=serve metric=$metric"
-    [ $# -eq 0 ] || line="$line $*"
-    line="$line value=$value unit=$unit workers=$workers threads=$threads"
-    echo "$line conns=$conns duration_s=$duration rounds=$rounds" \
-        >> "$results"
-}
-
-median() {
-    printf '%s\n' "$@" | sort -g | awk '
-        { v[NR] = $1 }
-        END {
-            if (NR == 0) { print "nan"; exit }
-            if (NR % 2) { print v[(NR + 1) / 2] }
-            else { printf "%.6g\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }
-        }'
-}
+start_watchdog $((900 + rounds * 4 * (duration + 40)))
 
 # seconds a command takes (wall clock), the command bounded by timeout
 timed() {
@@ -204,12 +122,7 @@ if [ -z "$package" ]; then
     gen="$top/tests/fixtures/gen_prep.py"
     [ -f "$gen" ] || die "no package generator: $gen (or give -p PKG)"
     log "generating the full-size package"
-    mkdir "$tmp/pkg"
-    timeout -k 5 900 "$python" "$gen" --size full --corte 20240603_0015 \
-        --out "$tmp/pkg" > "$tmp/gen.log" \
-        || die "gen_prep.py failed: $(tail -n 3 "$tmp/gen.log")"
-    package=$(tail -n 1 "$tmp/gen.log")
-    [ -f "$package" ] || die "gen_prep.py did not print a package path"
+    gen_package full
 fi
 pkg_bytes=$(stat -c %s "$package")
 log "package $(basename "$package"): $pkg_bytes bytes"
@@ -223,14 +136,7 @@ done
 rm -rf "$tmp/tree2" "$tmp/tree3"
 tree="$tmp/tree1"
 
-# a package may wrap everything in one top-level directory
-docroot=$tree
-mapfile -t top_entries < <(ls -A "$tree")
-if [ "${#top_entries[@]}" -eq 1 ] && [ -d "$tree/${top_entries[0]}" ] \
-    && [ ! -e "$tree/index.html" ]
-then
-    docroot="$tree/${top_entries[0]}"
-fi
+set_docroot "$tree"
 [ -f "$docroot/index.html" ] || die "no index.html in the package"
 
 tree_files=$(find "$docroot" -type f | wc -l)
@@ -341,10 +247,6 @@ $( [ "$name" = stock ] || echo "    prep_store $store;" )
 EOF
 }
 
-port_free() {
-    [ -z "$(ss -Htln "sport = :$1" 2>/dev/null)" ]
-}
-
 # start_server NAME: sets port_NAME; retries on another port if bind fails
 start_server() {
     local name=$1 port pid i
@@ -394,60 +296,17 @@ fi
 
 # ---- the request mix -----------------------------------------------------
 
-# paths (relative to the document root) of regular files matching an
-# extended regex, sorted, only URL-safe names
-list_files() {
-    (cd "$docroot" && find . -type f ! -name '*.gz' -printf '/%P\n') \
-        | grep -E '^/[A-Za-z0-9._/~-]+$' | grep -E "$1" | LC_ALL=C sort \
-        || true
-}
-
-# pick COUNT entries by striding through a list, appending to the mix
-pick() {
-    local count=$1 file=$2
-    awk -v n="$count" '
-        { p[NR] = $0 }
-        END {
-            if (NR == 0) exit
-            stride = 1
-            if (NR > n) stride = int(NR / n)
-            for (i = 0; i < n; i++) print p[(i * stride) % NR + 1]
-        }' "$file"
-}
-
+# the lists (bench/lib.sh), with serve.sh's fallbacks: other JSON where a
+# package lacks per-section or avance files
 make_mix() {
-    local mixdir="$tmp/mix" small_json
+    local mixdir="$tmp/mix"
 
-    mkdir -p "$mixdir"
-    # per-section files: entidad/23_0085.json and alike
-    list_files '/[0-9]+_[0-9]{3,}\.json$' > "$mixdir/section"
-    list_files '/avance[^/]*\.json$' > "$mixdir/avance"
-    # other JSON under 256 KB (the GeoJSON maps are fetched rarely)
-    small_json=$(cd "$docroot" && find . -type f -name '*.json' \
-                     -size -256k -printf '/%P\n' | LC_ALL=C sort)
-    grep -vxF -f "$mixdir/section" -f "$mixdir/avance" \
-        <<< "$small_json" > "$mixdir/json" || true
-    list_files '\.html$' | grep -E '/index\.html$' > "$mixdir/html" || true
-    list_files '\.csv$' > "$mixdir/csv"
-    list_files '\.(js|css)$' > "$mixdir/asset"
-
+    list_kinds "$mixdir"
     [ -s "$mixdir/section" ] || cp "$mixdir/json" "$mixdir/section"
     [ -s "$mixdir/section" ] || die "no JSON files for the mix"
     [ -s "$mixdir/avance" ] || cp "$mixdir/json" "$mixdir/avance"
     [ -s "$mixdir/json" ] || cp "$mixdir/avance" "$mixdir/json"
-
-    {
-        pick "$MIX_SECTION" "$mixdir/section"
-        pick "$MIX_AVANCE" "$mixdir/avance"
-        pick "$MIX_JSON" "$mixdir/json"
-        pick "$MIX_HTML" "$mixdir/html"
-        pick "$MIX_CSV" "$mixdir/csv"
-        pick "$MIX_ASSET" "$mixdir/asset"
-    } > "$mixdir/ordered"
-
-    # a fixed permutation, so kinds alternate the same way every run
-    awk '{ printf "%d\t%s\n", (NR * 7919) % 1000003, $0 }' \
-        "$mixdir/ordered" | sort -n | cut -f2 > "$tmp/mix.txt"
+    write_mix "$mixdir" "$tmp/mix.txt"
     LC_ALL=C sort -u "$tmp/mix.txt" > "$tmp/mix-unique.txt"
 }
 
@@ -554,31 +413,16 @@ wrk_pin=()
 
 declare -A rps p99 errs round_rps cpu_srv cpu_cli us_req
 
-# worker_ticks NAME: user + system clock ticks of all of NAME's workers
-worker_ticks() {
-    local master_var="master_$1" w total=0 stat
-
-    for w in $(pgrep -P "${!master_var}"); do
-        stat=$(cat "/proc/$w/stat" 2>/dev/null) || continue
-        # fields 14 and 15 (utime, stime) counted after the ") " that ends
-        # the command name, which may itself hold spaces
-        stat=${stat##*) }
-        total=$(awk -v s="$stat" \
-                    -v t="$total" 'BEGIN { split(s, f, " ");
-                                           print t + f[12] + f[13] }')
-    done
-    echo "$total"
-}
-
 # run_wrk NAME ENC ROUND
 run_wrk() {
-    local name=$1 enc=$2 round=$3 port_var="port_$1" out line
+    local name=$1 enc=$2 round=$3 port_var="port_$1" master_var="master_$1"
+    local out line
     local ticks0 ticks1 t0 t1 srv cli per
     local -a hdr=()
 
     [ "$enc" = identity ] || hdr=(-H "Accept-Encoding: gzip")
     out="$tmp/wrk-$name-$enc-$round.txt"
-    ticks0=$(worker_ticks "$name")
+    ticks0=$(worker_ticks "${!master_var}")
     t0=$(date +%s.%N)
     timeout -k 5 $((duration + 60)) "${wrk_pin[@]}" \
         "$gnu_time" -f '%U %S' -o "$out.cpu" wrk -t"$threads" \
@@ -587,7 +431,7 @@ run_wrk() {
         "http://127.0.0.1:${!port_var}" -- "$tmp/mix.txt" > "$out" 2>&1 \
         || die "wrk failed: $(tail -n 3 "$out")"
     t1=$(date +%s.%N)
-    ticks1=$(worker_ticks "$name")
+    ticks1=$(worker_ticks "${!master_var}")
     line=$(grep '^MIXRESULT' "$out") || die "wrk: no result in $out"
     kv() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<< "$line"; }
 
@@ -636,10 +480,6 @@ done
 
 
 # ---- summary ---------------------------------------------------------------
-
-ratio() {
-    awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f\n", (b > 0 ? a / b : 0) }'
-}
 
 printf '\n%-8s %-9s %10s %7s %6s %6s %6s %7s   %s\n' server encoding \
     'req/s' 'p99 ms' errors 'nginx' 'wrk' 'us/req' 'req/s per round'
@@ -747,5 +587,4 @@ echo "mix:             $mix_requests paths ($mix_unique distinct)," \
      "$((mix_bytes / mix_requests)) bytes per request on average"
 echo
 
-cat "$results"
-[ -z "$outfile" ] || cp "$results" "$outfile"
+print_results

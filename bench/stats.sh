@@ -17,10 +17,12 @@
 
 set -euo pipefail
 
-top=$(cd "$(dirname "$0")/.." && pwd)
-build=${PREP_BUILD:-$top/build}
-nginx=${NGINX_BIN:-/usr/sbin/nginx}
-python=${PYTHON:-/usr/bin/python3}
+# the checkout and the environment (top, build, nginx, python), messages,
+# BENCH lines, the temporary directory, the mix: shared with bench/serve.sh
+# shellcheck source=lib.sh source-path=SCRIPTDIR
+. "$(dirname "$0")/lib.sh" stats
+# -V takes up to 1000000 addresses
+posint_digits=7
 
 workers=$(nproc)
 threads=1
@@ -54,131 +56,48 @@ Environment: PREP_BUILD (default build/), NGINX_BIN, PYTHON.
 EOF
 }
 
-die() { echo "stats.sh: $*" >&2; exit 1; }
-log() { echo "== $*" >&2; }
-
-posint() {
-    [[ $2 =~ ^[1-9][0-9]{0,6}$ ]] || die "$1 needs a positive integer: $2"
-}
-
 while getopts "w:t:c:d:r:V:s:p:o:kh" opt; do
     case $opt in
-    w) posint -w "$OPTARG"; workers=$OPTARG ;;
-    t) posint -t "$OPTARG"; threads=$OPTARG ;;
-    c) posint -c "$OPTARG"; conns=$OPTARG ;;
-    d) posint -d "$OPTARG"; duration=$OPTARG ;;
-    r) posint -r "$OPTARG"; rounds=$OPTARG ;;
     V) posint -V "$OPTARG"; visitors=$OPTARG ;;
     s) size=$OPTARG ;;
-    p) package=$OPTARG ;;
-    o) outfile=$OPTARG ;;
-    k) keep=1 ;;
     h) usage; exit 0 ;;
-    *) usage >&2; exit 2 ;;
+    *) run_option "$opt" "${OPTARG-}" || { usage >&2; exit 2; } ;;
     esac
 done
 shift $((OPTIND - 1))
 [ $# -eq 0 ] || { usage >&2; exit 2; }
 
-(( workers <= 64 )) || die "-w: at most 64 workers"
-(( threads <= conns )) || die "-t: more wrk threads than connections"
-(( duration <= 600 )) || die "-d: at most 600 seconds per run"
-(( rounds <= 50 )) || die "-r: at most 50 rounds"
+end_run_options
 (( visitors <= 1000000 )) || die "-V: at most 1000000 addresses"
 [[ $size == small || $size == full ]] || die "-s: small or full"
+bench_keys+=" visitors=$visitors"
 
-for tool in "$nginx" wrk curl tar timeout; do
-    command -v "$tool" > /dev/null || die "missing tool: $tool"
-done
-[ -f "$build/ngx_http_prep_module.so" ] || die "build first: make module"
-[ -x "$build/prep-ingest" ] || die "build first: make ingest"
-if [ -n "$package" ]; then
-    [ -f "$package" ] || die "no such package: $package"
-    package=$(realpath "$package")
-fi
-[ -z "$outfile" ] || outfile=$(realpath -m "$outfile")
+need_tools "$nginx" wrk curl tar timeout
+need_build
+absolute_inputs
 
 
 # ---- temporary directory, nginx, time bound ----------------------------
 
-tmp=$(mktemp -d /tmp/prep-stats-bench.XXXXXX)
 master=""
-watchdog=""
 
-cleanup() {
-    local i
-
-    trap - EXIT INT TERM
+# called on exit (bench/lib.sh): a graceful stop (QUIT), 10 s before KILL
+stop_servers() {
     if [ -n "$master" ]; then
         kill -QUIT "$master" 2>/dev/null || true
-        for i in $(seq 100); do
-            kill -0 "$master" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$master" 2>/dev/null || true
-        wait "$master" 2>/dev/null || true
-    fi
-    [ -z "$watchdog" ] || kill "$watchdog" 2>/dev/null || true
-    if (( keep )); then
-        echo "stats.sh: kept $tmp" >&2
-    else
-        rm -rf "$tmp"
+        reap "$master" 100
     fi
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 
-limit=$((900 + rounds * 2 * (duration + 30)))
-(
-    trap 'kill "$nap" 2>/dev/null; exit 0' TERM
-    sleep "$limit" &
-    nap=$!
-    wait "$nap"
-    echo "stats.sh: over ${limit}s, giving up" >&2
-    kill -TERM $$
-) 2>/dev/null &
-watchdog=$!
-
-results="$tmp/results"
-: > "$results"
-
-emit() {
-    local metric=$1 value=$2 unit=$3 line
-    shift 3
-    line="BENCH bench=stats metric=$metric"
-    [ $# -eq 0 ] || line="$line $*"
-    echo "$line value=$value unit=$unit workers=$workers threads=$threads" \
-         "conns=$conns duration_s=$duration rounds=$rounds" \
-         "visitors=$visitors" >> "$results"
-}
-
-median() {
-    printf '%s\n' "$@" | sort -g | awk '
-        { v[NR] = $1 }
-        END {
-            if (NR == 0) { print "nan"; exit }
-            if (NR % 2) { print v[(NR + 1) / 2] }
-            else { printf "%.6g\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }
-        }'
-}
-
-ratio() {
-    awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f\n", (b > 0 ? a / b : 0) }'
-}
+setup_tmp prep-stats-bench
+start_watchdog $((900 + rounds * 2 * (duration + 30)))
 
 
 # ---- package, store, the mix ---------------------------------------------
 
 if [ -z "$package" ]; then
     log "generating a $size package"
-    mkdir "$tmp/pkg"
-    timeout -k 5 900 "$python" "$top/tests/fixtures/gen_prep.py" \
-        --size "$size" --corte 20240603_0015 --out "$tmp/pkg" \
-        > "$tmp/gen.log" || die "gen_prep.py failed: $(tail -n 3 \
-                                                      "$tmp/gen.log")"
-    package=$(tail -n 1 "$tmp/gen.log")
-    [ -f "$package" ] || die "gen_prep.py did not print a package path"
+    gen_package "$size"
 fi
 
 mkdir -p "$tmp/store" "$tmp/tree" "$tmp/nginx/tmp"
@@ -187,53 +106,15 @@ timeout -k 5 600 "$build/prep-ingest" publish --store "$tmp/store" \
     || die "prep-ingest publish failed: $(tail -n 3 "$tmp/ingest.log")"
 timeout -k 5 600 tar -xzf "$package" -C "$tmp/tree"
 
-docroot=$tmp/tree
-mapfile -t top_entries < <(ls -A "$tmp/tree")
-if [ "${#top_entries[@]}" -eq 1 ] && [ -d "$tmp/tree/${top_entries[0]}" ]
-then
-    docroot="$tmp/tree/${top_entries[0]}"
-fi
+set_docroot "$tmp/tree"
 
-list_files() {
-    (cd "$docroot" && find . -type f -printf '/%P\n') \
-        | grep -E '^/[A-Za-z0-9._/~-]+$' | grep -E "$1" | LC_ALL=C sort \
-        || true
-}
-
-# COUNT entries striding through a list
-pick() {
-    awk -v n="$1" '
-        { p[NR] = $0 }
-        END {
-            if (NR == 0) exit
-            stride = (NR > n) ? int(NR / n) : 1
-            for (i = 0; i < n; i++) print p[(i * stride) % NR + 1]
-        }' "$2"
-}
-
-# the mix of bench/serve.sh: per 1000 requests 700 per-section JSON, 100
-# avance, 50 other JSON, 100 index.html, 20 CSV, 30 JS/CSS
-mkdir "$tmp/mix"
-list_files '/[0-9]+_[0-9]{3,}\.json$' > "$tmp/mix/section"
-list_files '/avance[^/]*\.json$' > "$tmp/mix/avance"
-(cd "$docroot" && find . -type f -name '*.json' -size -256k -printf '/%P\n' \
-    | LC_ALL=C sort) | grep -vxF -f "$tmp/mix/section" -f "$tmp/mix/avance" \
-    > "$tmp/mix/json" || true
-list_files '/index\.html$' > "$tmp/mix/html"
-list_files '\.csv$' > "$tmp/mix/csv"
-list_files '\.(js|css)$' > "$tmp/mix/asset"
+# the mix of bench/serve.sh (bench/lib.sh), a kind the package lacks
+# replaced by the pages
+list_kinds "$tmp/mix"
 for kind in section avance json html csv asset; do
     [ -s "$tmp/mix/$kind" ] || cp "$tmp/mix/html" "$tmp/mix/$kind"
 done
-{
-    pick 700 "$tmp/mix/section"
-    pick 100 "$tmp/mix/avance"
-    pick 50 "$tmp/mix/json"
-    pick 100 "$tmp/mix/html"
-    pick 20 "$tmp/mix/csv"
-    pick 30 "$tmp/mix/asset"
-} | awk '{ printf "%d\t%s\n", (NR * 7919) % 1000003, $0 }' | sort -n \
-  | cut -f2 > "$tmp/mix.txt"
+write_mix "$tmp/mix" "$tmp/mix.txt"
 log "mix: $(wc -l < "$tmp/mix.txt") requests," \
     "$(sort -u "$tmp/mix.txt" | wc -l) distinct paths"
 
@@ -287,10 +168,6 @@ EOF
 
 
 # ---- nginx: one worker per core, servers "off" and "on" ------------------
-
-port_free() {
-    [ -z "$(ss -Htln "sport = :$1" 2>/dev/null)" ]
-}
 
 for _ in 1 2 3 4 5; do
     port_off=$((20000 + RANDOM % 30000))
@@ -380,27 +257,15 @@ counted_before=$(status_hits)
 requests_on=0
 hz=$(getconf CLK_TCK)
 
-# CPU time (user + system, clock ticks) of the worker processes
-workers_cpu() {
-    local pid sum=0 stat fields
-
-    for pid in $(pgrep -P "$master"); do
-        stat=$(< "/proc/$pid/stat") || continue
-        read -r -a fields <<< "${stat##*) }"
-        sum=$((sum + fields[11] + fields[12]))
-    done
-    echo "$sum"
-}
-
 run() {
     local name=$1 round=$2 port_var="port_$1" out line cpu0 cpu1
     out="$tmp/wrk-$name-$round.txt"
-    cpu0=$(workers_cpu)
+    cpu0=$(worker_ticks "$master")
     timeout -k 5 $((duration + 60)) wrk -t"$threads" -c"$conns" \
         -d"${duration}s" --timeout 5s --latency -s "$tmp/visitors.lua" \
         "http://127.0.0.1:${!port_var}" -- "$tmp/mix.txt" "$visitors" \
         > "$out" 2>&1 || die "wrk failed: $(tail -n 3 "$out")"
-    cpu1=$(workers_cpu)
+    cpu1=$(worker_ticks "$master")
     line=$(grep '^VISRESULT' "$out") || die "wrk: no result in $out"
     kv() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<< "$line"; }
     rps[$name,$round]=$(kv rps)
@@ -490,5 +355,4 @@ EOF
 emit counted_hits "$counted" count "wrk_requests=$requests_on"
 echo
 
-cat "$results"
-[ -z "$outfile" ] || cp "$results" "$outfile"
+print_results
