@@ -271,25 +271,6 @@ failed:
 }
 
 
-static int
-ingest_hexval(char ch)
-{
-    if (ch >= '0' && ch <= '9') {
-        return ch - '0';
-    }
-
-    if (ch >= 'a' && ch <= 'f') {
-        return ch - 'a' + 10;
-    }
-
-    if (ch >= 'A' && ch <= 'F') {
-        return ch - 'A' + 10;
-    }
-
-    return -1;
-}
-
-
 ingest_sidecar_e
 ingest_sidecar_read(int dir_fd, const char *package,
     uint8_t sha256[PREP_SHA256_LEN], char *msg, size_t size)
@@ -363,8 +344,8 @@ ingest_sidecar_read(int dir_fd, const char *package,
     p = buf;
 
     for (i = 0; i < PREP_SHA256_LEN; i++) {
-        hi = ingest_hexval(p[2 * i]);
-        lo = hi < 0 ? -1 : ingest_hexval(p[2 * i + 1]);
+        hi = ingest_hex_digit(p[2 * i]);
+        lo = hi < 0 ? -1 : ingest_hex_digit(p[2 * i + 1]);
 
         if (hi < 0 || lo < 0) {
             (void) snprintf(msg, size, "the %s sidecar does not start with "
