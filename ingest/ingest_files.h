@@ -57,9 +57,6 @@ double ingest_stamp_arrival(const ingest_stamp_t *s);
 int ingest_open_subdir(int dir_fd, const char *name, mode_t mode,
     ingest_err_t *err);
 
-/* removes every entry of the directory (files only) */
-unsigned ingest_dir_clean(int dir_fd, const char *prefix);
-
 
 /*
  * Copies the file open on src into dir_fd/.tmp-XXXXXX, hashing it on the

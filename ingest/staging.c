@@ -9,13 +9,11 @@
  */
 
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -84,79 +82,16 @@ ingest_open_subdir(int dir_fd, const char *name, mode_t mode,
 }
 
 
-unsigned
-ingest_dir_clean(int dir_fd, const char *prefix)
-{
-    int             fd;
-    DIR            *dir;
-    size_t          len;
-    unsigned        n;
-    struct dirent  *de;
-
-    fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) {
-        return 0;
-    }
-
-    dir = fdopendir(fd);
-    if (dir == NULL) {
-        (void) close(fd);
-        return 0;
-    }
-
-    len = prefix ? strlen(prefix) : 0;
-    n = 0;
-
-    while ((de = readdir(dir)) != NULL) {
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0
-            || (len && strncmp(de->d_name, prefix, len) != 0))
-        {
-            continue;
-        }
-
-        if (unlinkat(dir_fd, de->d_name, 0) == 0) {
-            n++;
-        }
-    }
-
-    (void) closedir(dir);
-
-    return n;
-}
-
-
 static int
 ingest_stage_create(int dir_fd, char *name, int *fd, ingest_err_t *err)
 {
-    int                 i, j;
-    unsigned char       rnd[6];
-    static const char   chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                  "abcdefghijklmnopqrstuvwxyz0123456789";
+    *fd = ingest_tmp_create(dir_fd, ".tmp-", 0640, name, 32, err);
 
-    for (i = 0; i < 100; i++) {
-        if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t) sizeof(rnd)) {
-            return ingest_fail_errno(err, errno, "getrandom()");
-        }
-
-        for (j = 0; j < 6; j++) {
-            rnd[j] = (unsigned char) chars[rnd[j] % (sizeof(chars) - 1)];
-        }
-
-        (void) snprintf(name, 32, ".tmp-%.6s", (char *) rnd);
-
-        *fd = openat(dir_fd, name,
-                     O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                     0640);
-
-        if (*fd >= 0) {
-            return 0;
-        }
-
-        if (errno != EEXIST) {
-            break;
-        }
+    if (*fd >= 0) {
+        return 0;
     }
 
+    /* a no-op after a getrandom() failure: the first error is kept */
     return ingest_fail_errno(err, errno, "creating a file in %s",
                              INGEST_DIR_STAGING);
 }

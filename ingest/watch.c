@@ -425,7 +425,6 @@ ingest_watch_read(ingest_watch_t *w)
 void
 ingest_watch_rescan(ingest_watch_t *w)
 {
-    int             fd;
     DIR            *dir;
     size_t          i;
     unsigned char  *present;
@@ -448,14 +447,8 @@ ingest_watch_rescan(ingest_watch_t *w)
         return;
     }
 
-    fd = openat(w->drop_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) {
-        return;
-    }
-
-    dir = fdopendir(fd);
+    dir = ingest_dir_open(w->drop_fd);
     if (dir == NULL) {
-        (void) close(fd);
         return;
     }
 
