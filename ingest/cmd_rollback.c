@@ -90,8 +90,8 @@ ingest_rollback_pick(ingest_store_t *st, const ingest_live_t *live,
     while ((de = readdir(dir)) != NULL) {
         len = strlen(de->d_name);
 
-        if (de->d_name[0] == '.' || len < 6 || len >= size
-            || strcmp(de->d_name + len - 5, ".snap") != 0)
+        if (de->d_name[0] == '.' || len >= size
+            || !ingest_has_suffix(de->d_name, ".snap"))
         {
             continue;
         }

@@ -33,18 +33,6 @@ ingest_name_cmp(const void *a, const void *b)
 }
 
 
-static int
-ingest_has_suffix(const char *name, const char *suffix)
-{
-    size_t  n, s;
-
-    n = strlen(name);
-    s = strlen(suffix);
-
-    return n > s && strcmp(name + n - s, suffix) == 0;
-}
-
-
 static void
 ingest_names_free(ingest_names_t *l)
 {

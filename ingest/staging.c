@@ -56,6 +56,18 @@ ingest_stamp_arrival(const ingest_stamp_t *s)
 
 
 int
+ingest_has_suffix(const char *name, const char *suffix)
+{
+    size_t  n, s;
+
+    n = strlen(name);
+    s = strlen(suffix);
+
+    return n > s && strcmp(name + n - s, suffix) == 0;
+}
+
+
+int
 ingest_open_subdir(int dir_fd, const char *name, mode_t mode,
     ingest_err_t *err)
 {
@@ -101,9 +113,8 @@ int
 ingest_stage_copy(int src, int dir_fd, uint64_t max, char *name, int *fd,
     uint8_t sha256[PREP_SHA256_LEN], uint64_t *size, ingest_err_t *err)
 {
-    char          *buf, *p;
-    size_t         left;
-    ssize_t        n, w;
+    char          *buf;
+    ssize_t        n;
     uint64_t       total;
     unsigned int   mdlen;
     EVP_MD_CTX    *sha;
@@ -160,19 +171,9 @@ ingest_stage_copy(int src, int dir_fd, uint64_t max, char *name, int *fd,
             goto failed;
         }
 
-        for (p = buf, left = (size_t) n; left > 0; p += w, left -= w) {
-            w = write(*fd, p, left);
-
-            if (w < 0 && errno == EINTR) {
-                w = 0;
-                continue;
-            }
-
-            if (w < 0) {
-                (void) ingest_fail_errno(err, errno, "writing the private "
-                                         "copy");
-                goto failed;
-            }
+        if (ingest_write_all(*fd, buf, (size_t) n) != 0) {
+            (void) ingest_fail_errno(err, errno, "writing the private copy");
+            goto failed;
         }
 
         total += (uint64_t) n;

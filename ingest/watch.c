@@ -36,18 +36,6 @@
 #define INGEST_INOTIFY_BUF  (64 * 1024)
 
 
-static int
-ingest_has_suffix(const char *name, const char *suffix)
-{
-    size_t  n, s;
-
-    n = strlen(name);
-    s = strlen(suffix);
-
-    return n > s && strcmp(name + n - s, suffix) == 0;
-}
-
-
 int
 ingest_watch_ignored_name(const char *name)
 {
