@@ -57,24 +57,6 @@ typedef struct {
 } ingest_builder_t;
 
 
-static int
-ingest_builder_writer_fail(ingest_builder_t *b, int rc, ingest_err_t *err)
-{
-    const char  *msg;
-
-    msg = prep_snap_writer_error(b->w);
-
-    /* the writer keeps only the text of errno: a full disk must still be
-     * told from other I/O errors (it is retried, not alarming) */
-    return ingest_fail(err, rc == PREP_SNAP_EIO
-                            ? (strstr(msg, strerror(ENOSPC)) != NULL
-                               ? INGEST_NOSPACE : INGEST_IO)
-                            : rc == PREP_SNAP_ENOMEM ? INGEST_NOMEM
-                            : INGEST_INTERNAL,
-                       "writing the snapshot: %s", msg);
-}
-
-
 /* the package file name is the first corte source */
 static int
 ingest_builder_cortes_init(ingest_builder_t *b, ingest_err_t *err)
@@ -150,7 +132,7 @@ ingest_builder_begin(void *ctx, const char *path, size_t len,
     rc = prep_snap_writer_begin(b->w, path, len, mime->type,
                                 strlen(mime->type));
     if (rc != PREP_SNAP_OK) {
-        return ingest_builder_writer_fail(b, rc, err);
+        return ingest_writer_fail(err, b->w, rc);
     }
 
     if (EVP_DigestInit_ex(b->sha, EVP_sha256(), NULL) != 1) {
@@ -199,7 +181,7 @@ ingest_builder_data(void *ctx, const void *buf, size_t len,
 
     rc = prep_snap_writer_write(b->w, buf, len);
     if (rc != PREP_SNAP_OK) {
-        return ingest_builder_writer_fail(b, rc, err);
+        return ingest_writer_fail(err, b->w, rc);
     }
 
     if (EVP_DigestUpdate(b->sha, buf, len) != 1) {
@@ -273,7 +255,7 @@ ingest_builder_end(void *ctx, ingest_err_t *err)
 
     ordinal = prep_snap_writer_end(b->w, sha);
     if (ordinal < 0) {
-        return ingest_builder_writer_fail(b, PREP_SNAP_EIO, err);
+        return ingest_writer_fail(err, b->w, PREP_SNAP_EIO);
     }
 
     b->res->files++;
@@ -369,7 +351,7 @@ ingest_builder_run(ingest_builder_t *b, int pkg_fd, ingest_err_t *err)
     /* the zips are read back from the file: out of the writer's buffer */
     rc = prep_snap_writer_flush(b->w);
     if (rc != PREP_SNAP_OK) {
-        return ingest_builder_writer_fail(b, rc, err);
+        return ingest_writer_fail(err, b->w, rc);
     }
 
     if (ingest_builder_zips(b, err) != 0
@@ -403,7 +385,7 @@ ingest_builder_run(ingest_builder_t *b, int pkg_fd, ingest_err_t *err)
 
     rc = prep_snap_writer_finish(b->w);
     if (rc != PREP_SNAP_OK) {
-        return ingest_builder_writer_fail(b, rc, err);
+        return ingest_writer_fail(err, b->w, rc);
     }
 
     return 0;

@@ -70,7 +70,7 @@ static int
 ingest_rollback_pick(ingest_store_t *st, const ingest_live_t *live,
     char *name, size_t size)
 {
-    int                        fd, found;
+    int                        found;
     DIR                       *dir;
     char                       msg[PREP_ERRLEN];
     size_t                     len;
@@ -79,14 +79,8 @@ ingest_rollback_pick(ingest_store_t *st, const ingest_live_t *live,
     struct dirent             *de;
     const prep_snap_header_t  *h;
 
-    fd = openat(st->cortes_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) {
-        return -1;
-    }
-
-    dir = fdopendir(fd);
+    dir = ingest_dir_open(st->cortes_fd);
     if (dir == NULL) {
-        (void) close(fd);
         return -1;
     }
 
@@ -96,8 +90,8 @@ ingest_rollback_pick(ingest_store_t *st, const ingest_live_t *live,
     while ((de = readdir(dir)) != NULL) {
         len = strlen(de->d_name);
 
-        if (de->d_name[0] == '.' || len < 6 || len >= size
-            || strcmp(de->d_name + len - 5, ".snap") != 0)
+        if (de->d_name[0] == '.' || len >= size
+            || !ingest_has_suffix(de->d_name, ".snap"))
         {
             continue;
         }

@@ -56,14 +56,15 @@ typedef struct {
 } ingest_reuse_t;
 
 
-static int
+int
 ingest_writer_fail(ingest_err_t *err, prep_snap_writer_t *w, int rc)
 {
     const char  *msg;
 
     msg = prep_snap_writer_error(w);
 
-    /* see ingest_builder_writer_fail(): ENOSPC only survives as text */
+    /* the writer keeps only the text of errno: a full disk must still be
+     * told from other I/O errors (it is retried, not alarming) */
     return ingest_fail(err, rc == PREP_SNAP_EIO
                             ? (strstr(msg, strerror(ENOSPC)) != NULL
                                ? INGEST_NOSPACE : INGEST_IO)

@@ -173,17 +173,28 @@ ingest_ev_rawf(ingest_ev_t *ev, const char *key, const char *text)
 }
 
 
+/* the "truncated" mark and the end of the object and of the line:
+ * INGEST_EV_RESERVE keeps room for them (and a NUL) */
+static void
+ingest_ev_seal(ingest_ev_t *ev)
+{
+    if (ev->truncated) {
+        memcpy(ev->buf + ev->len, ",\"truncated\":true",
+               sizeof(",\"truncated\":true") - 1);
+        ev->len += sizeof(",\"truncated\":true") - 1;
+    }
+
+    ev->buf[ev->len++] = '}';
+    ev->buf[ev->len++] = '\n';
+}
+
+
 void
 ingest_ev_begin(ingest_ev_t *ev, const char *event, const char *level)
 {
     char  now[INGEST_TIME_LEN];
 
-    ev->len = 0;
-    ev->depth = 0;
-    ev->dropped = 0;
-    ev->truncated = 0;
-    ev->first[0] = 1;
-    ev->buf[ev->len++] = '{';
+    ingest_ev_doc_begin(ev);
     (void) snprintf(ev->name, sizeof(ev->name), "%s", event);
     (void) snprintf(ev->level, sizeof(ev->level), "%s", level);
 
@@ -216,14 +227,7 @@ ingest_ev_doc_end(ingest_ev_t *ev)
         ingest_ev_close(ev);
     }
 
-    if (ev->truncated) {
-        memcpy(ev->buf + ev->len, ",\"truncated\":true",
-               sizeof(",\"truncated\":true") - 1);
-        ev->len += sizeof(",\"truncated\":true") - 1;
-    }
-
-    ev->buf[ev->len++] = '}';
-    ev->buf[ev->len++] = '\n';
+    ingest_ev_seal(ev);
     ev->buf[ev->len] = '\0';
 
     return ev->buf;
@@ -419,16 +423,7 @@ ingest_ev_write(ingest_events_t *log, ingest_ev_t *ev, const char *fmt, ...)
 
     ingest_ev_strn(ev, "msg", msg, len);
 
-    if (ev->truncated) {
-        /* INGEST_EV_RESERVE keeps room for it */
-        memcpy(ev->buf + ev->len, ",\"truncated\":true",
-               sizeof(",\"truncated\":true") - 1);
-        ev->len += sizeof(",\"truncated\":true") - 1;
-    }
-
-    /* the reserve keeps room for these two bytes */
-    ev->buf[ev->len++] = '}';
-    ev->buf[ev->len++] = '\n';
+    ingest_ev_seal(ev);
 
     if (log->echo) {
         fprintf(stderr, INGEST_PROGRAM ": %s%s%s: %s\n",

@@ -63,6 +63,10 @@ typedef struct {
 } ingest_gzip_stats_t;
 
 
+/* a failure rc (PREP_SNAP_*) of the snapshot writer into err; returns -1 */
+int ingest_writer_fail(ingest_err_t *err, prep_snap_writer_t *w, int rc);
+
+
 /* jobs is reordered (largest first); the raw bytes must be flushed */
 int ingest_gzip_variants(const ingest_gzip_conf_t *conf,
     ingest_gzjob_t *jobs, size_t njobs, ingest_gzip_stats_t *stats,

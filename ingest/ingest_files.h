@@ -53,12 +53,15 @@ int ingest_stamp_equal(const ingest_stamp_t *a, const ingest_stamp_t *b);
 double ingest_stamp_arrival(const ingest_stamp_t *s);
 
 
+/* 1 when name ends in suffix and is more than the suffix */
+int ingest_has_suffix(const char *name, const char *suffix);
+
+/* write(2) until all of buf is written: 0, or -1 with errno */
+int ingest_write_all(int fd, const char *buf, size_t len);
+
 /* opens or creates dir_fd/name (mode), as a directory, no symlinks */
 int ingest_open_subdir(int dir_fd, const char *name, mode_t mode,
     ingest_err_t *err);
-
-/* removes every entry of the directory (files only) */
-unsigned ingest_dir_clean(int dir_fd, const char *prefix);
 
 
 /*

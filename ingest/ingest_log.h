@@ -136,6 +136,10 @@ char *ingest_fmt_count(char *buf, size_t size, uint64_t n);
 /* "78.3 MB" (SI units, as du -h --si and download sizes) */
 char *ingest_fmt_bytes(char *buf, size_t size, uint64_t n);
 
+/* the value of a hex digit of either case, -1 for any other character:
+ * the \uXXXX escapes of JSON, the sidecar's SHA-256 */
+int ingest_hex_digit(char ch);
+
 /* monotonic seconds, for the timings of the summary line */
 double ingest_now(void);
 

@@ -20,7 +20,9 @@
 #define _INGEST_STORE_H_INCLUDED_
 
 
+#include <dirent.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "prep_snap.h"
 #include "ingest_log.h"
@@ -65,8 +67,29 @@ void ingest_store_close(ingest_store_t *st);
 int ingest_store_lock(ingest_store_t *st, ingest_err_t *err);
 void ingest_store_unlock(ingest_store_t *st);
 
+/*
+ * A stream over the entries of the directory open on dir_fd, through a
+ * descriptor of its own (dir_fd stays open and usable).  NULL on errors.
+ */
+DIR *ingest_dir_open(int dir_fd);
+
+/*
+ * Removes the files of the directory whose names start with prefix
+ * (NULL: every file).  Returns how many went.
+ */
+unsigned ingest_dir_clean(int dir_fd, const char *prefix);
+
 /* removes the temp files of writers that died; with the lock held */
 void ingest_store_clean(ingest_store_t *st);
+
+/*
+ * Creates dir_fd/<prefix>XXXXXX (six random letters or digits), new and
+ * read-write, with mode (less the umask); its name goes into name.
+ * Returns the descriptor, or -1: with err set when getrandom() failed,
+ * otherwise with errno, left to the caller to tell in its own words.
+ */
+int ingest_tmp_create(int dir_fd, const char *prefix, mode_t mode,
+    char *name, size_t size, ingest_err_t *err);
 
 /* a new cortes/.tmp-XXXXXX, mode 0644; its name into name */
 int ingest_store_tmp(ingest_store_t *st, char *name, size_t size, int *fd,

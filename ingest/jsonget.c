@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "ingest_jsonget.h"
+#include "ingest_log.h"
 
 
 typedef struct {
@@ -30,25 +31,6 @@ ingest_jp_space(ingest_jp_t *jp)
     {
         jp->p++;
     }
-}
-
-
-static int
-ingest_jp_hex(char ch)
-{
-    if (ch >= '0' && ch <= '9') {
-        return ch - '0';
-    }
-
-    if (ch >= 'a' && ch <= 'f') {
-        return ch - 'a' + 10;
-    }
-
-    if (ch >= 'A' && ch <= 'F') {
-        return ch - 'A' + 10;
-    }
-
-    return -1;
 }
 
 
@@ -97,7 +79,7 @@ ingest_jp_string(ingest_jp_t *jp)
             }
 
             for (i = 2; i < 6; i++) {
-                if (ingest_jp_hex(jp->p[i]) < 0) {
+                if (ingest_hex_digit(jp->p[i]) < 0) {
                     return -1;
                 }
             }
@@ -404,10 +386,10 @@ ingest_utf8_put(char *out, unsigned long cp)
 static unsigned long
 ingest_jp_u4(const char *p)
 {
-    return (unsigned long) (ingest_jp_hex(p[0]) << 12
-                            | ingest_jp_hex(p[1]) << 8
-                            | ingest_jp_hex(p[2]) << 4
-                            | ingest_jp_hex(p[3]));
+    return (unsigned long) (ingest_hex_digit(p[0]) << 12
+                            | ingest_hex_digit(p[1]) << 8
+                            | ingest_hex_digit(p[2]) << 4
+                            | ingest_hex_digit(p[3]));
 }
 
 

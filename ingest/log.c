@@ -240,6 +240,25 @@ ingest_fmt_bytes(char *buf, size_t size, uint64_t n)
 }
 
 
+int
+ingest_hex_digit(char ch)
+{
+    if (ch >= '0' && ch <= '9') {
+        return ch - '0';
+    }
+
+    if (ch >= 'a' && ch <= 'f') {
+        return ch - 'a' + 10;
+    }
+
+    if (ch >= 'A' && ch <= 'F') {
+        return ch - 'A' + 10;
+    }
+
+    return -1;
+}
+
+
 double
 ingest_now(void)
 {

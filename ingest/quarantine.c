@@ -69,7 +69,7 @@ ingest_quarantine_name(int qdir, const char *file, char *qname,
 }
 
 
-static int
+int
 ingest_write_all(int fd, const char *buf, size_t len)
 {
     ssize_t  n;

@@ -33,18 +33,6 @@ ingest_name_cmp(const void *a, const void *b)
 }
 
 
-static int
-ingest_has_suffix(const char *name, const char *suffix)
-{
-    size_t  n, s;
-
-    n = strlen(name);
-    s = strlen(suffix);
-
-    return n > s && strcmp(name + n - s, suffix) == 0;
-}
-
-
 static void
 ingest_names_free(ingest_names_t *l)
 {
@@ -63,7 +51,6 @@ ingest_names_free(ingest_names_t *l)
 static int
 ingest_names_list(int dir_fd, const char *suffix, ingest_names_t *l)
 {
-    int             fd;
     DIR            *dir;
     char           *copy;
     struct dirent  *de;
@@ -74,14 +61,8 @@ ingest_names_list(int dir_fd, const char *suffix, ingest_names_t *l)
         return -1;
     }
 
-    fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) {
-        return -1;
-    }
-
-    dir = fdopendir(fd);
+    dir = ingest_dir_open(dir_fd);
     if (dir == NULL) {
-        (void) close(fd);
         return -1;
     }
 

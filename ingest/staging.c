@@ -9,13 +9,11 @@
  */
 
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -58,6 +56,18 @@ ingest_stamp_arrival(const ingest_stamp_t *s)
 
 
 int
+ingest_has_suffix(const char *name, const char *suffix)
+{
+    size_t  n, s;
+
+    n = strlen(name);
+    s = strlen(suffix);
+
+    return n > s && strcmp(name + n - s, suffix) == 0;
+}
+
+
+int
 ingest_open_subdir(int dir_fd, const char *name, mode_t mode,
     ingest_err_t *err)
 {
@@ -84,79 +94,16 @@ ingest_open_subdir(int dir_fd, const char *name, mode_t mode,
 }
 
 
-unsigned
-ingest_dir_clean(int dir_fd, const char *prefix)
-{
-    int             fd;
-    DIR            *dir;
-    size_t          len;
-    unsigned        n;
-    struct dirent  *de;
-
-    fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) {
-        return 0;
-    }
-
-    dir = fdopendir(fd);
-    if (dir == NULL) {
-        (void) close(fd);
-        return 0;
-    }
-
-    len = prefix ? strlen(prefix) : 0;
-    n = 0;
-
-    while ((de = readdir(dir)) != NULL) {
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0
-            || (len && strncmp(de->d_name, prefix, len) != 0))
-        {
-            continue;
-        }
-
-        if (unlinkat(dir_fd, de->d_name, 0) == 0) {
-            n++;
-        }
-    }
-
-    (void) closedir(dir);
-
-    return n;
-}
-
-
 static int
 ingest_stage_create(int dir_fd, char *name, int *fd, ingest_err_t *err)
 {
-    int                 i, j;
-    unsigned char       rnd[6];
-    static const char   chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                  "abcdefghijklmnopqrstuvwxyz0123456789";
+    *fd = ingest_tmp_create(dir_fd, ".tmp-", 0640, name, 32, err);
 
-    for (i = 0; i < 100; i++) {
-        if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t) sizeof(rnd)) {
-            return ingest_fail_errno(err, errno, "getrandom()");
-        }
-
-        for (j = 0; j < 6; j++) {
-            rnd[j] = (unsigned char) chars[rnd[j] % (sizeof(chars) - 1)];
-        }
-
-        (void) snprintf(name, 32, ".tmp-%.6s", (char *) rnd);
-
-        *fd = openat(dir_fd, name,
-                     O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                     0640);
-
-        if (*fd >= 0) {
-            return 0;
-        }
-
-        if (errno != EEXIST) {
-            break;
-        }
+    if (*fd >= 0) {
+        return 0;
     }
 
+    /* a no-op after a getrandom() failure: the first error is kept */
     return ingest_fail_errno(err, errno, "creating a file in %s",
                              INGEST_DIR_STAGING);
 }
@@ -166,9 +113,8 @@ int
 ingest_stage_copy(int src, int dir_fd, uint64_t max, char *name, int *fd,
     uint8_t sha256[PREP_SHA256_LEN], uint64_t *size, ingest_err_t *err)
 {
-    char          *buf, *p;
-    size_t         left;
-    ssize_t        n, w;
+    char          *buf;
+    ssize_t        n;
     uint64_t       total;
     unsigned int   mdlen;
     EVP_MD_CTX    *sha;
@@ -225,19 +171,9 @@ ingest_stage_copy(int src, int dir_fd, uint64_t max, char *name, int *fd,
             goto failed;
         }
 
-        for (p = buf, left = (size_t) n; left > 0; p += w, left -= w) {
-            w = write(*fd, p, left);
-
-            if (w < 0 && errno == EINTR) {
-                w = 0;
-                continue;
-            }
-
-            if (w < 0) {
-                (void) ingest_fail_errno(err, errno, "writing the private "
-                                         "copy");
-                goto failed;
-            }
+        if (ingest_write_all(*fd, buf, (size_t) n) != 0) {
+            (void) ingest_fail_errno(err, errno, "writing the private copy");
+            goto failed;
         }
 
         total += (uint64_t) n;
@@ -266,25 +202,6 @@ failed:
     *fd = -1;
     (void) unlinkat(dir_fd, name, 0);
     name[0] = '\0';
-
-    return -1;
-}
-
-
-static int
-ingest_hexval(char ch)
-{
-    if (ch >= '0' && ch <= '9') {
-        return ch - '0';
-    }
-
-    if (ch >= 'a' && ch <= 'f') {
-        return ch - 'a' + 10;
-    }
-
-    if (ch >= 'A' && ch <= 'F') {
-        return ch - 'A' + 10;
-    }
 
     return -1;
 }
@@ -363,8 +280,8 @@ ingest_sidecar_read(int dir_fd, const char *package,
     p = buf;
 
     for (i = 0; i < PREP_SHA256_LEN; i++) {
-        hi = ingest_hexval(p[2 * i]);
-        lo = hi < 0 ? -1 : ingest_hexval(p[2 * i + 1]);
+        hi = ingest_hex_digit(p[2 * i]);
+        lo = hi < 0 ? -1 : ingest_hex_digit(p[2 * i + 1]);
 
         if (hi < 0 || lo < 0) {
             (void) snprintf(msg, size, "the %s sidecar does not start with "

@@ -108,53 +108,78 @@ ingest_store_unlock(ingest_store_t *st)
 }
 
 
-static void
-ingest_store_clean_dir(int dir_fd, const char *prefix)
+DIR *
+ingest_dir_open(int dir_fd)
 {
-    int             fd;
-    DIR            *dir;
-    size_t          len;
-    struct dirent  *de;
+    int   fd;
+    DIR  *dir;
 
+    /* a descriptor of its own: closedir() closes it, not dir_fd */
     fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) {
-        return;
+        return NULL;
     }
 
     dir = fdopendir(fd);
     if (dir == NULL) {
         (void) close(fd);
-        return;
+        return NULL;
     }
 
-    len = strlen(prefix);
+    return dir;
+}
+
+
+unsigned
+ingest_dir_clean(int dir_fd, const char *prefix)
+{
+    DIR            *dir;
+    size_t          len;
+    unsigned        n;
+    struct dirent  *de;
+
+    dir = ingest_dir_open(dir_fd);
+    if (dir == NULL) {
+        return 0;
+    }
+
+    len = prefix ? strlen(prefix) : 0;
+    n = 0;
 
     while ((de = readdir(dir)) != NULL) {
-        if (strncmp(de->d_name, prefix, len) == 0) {
-            (void) unlinkat(dir_fd, de->d_name, 0);
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0
+            || (len && strncmp(de->d_name, prefix, len) != 0))
+        {
+            continue;
+        }
+
+        if (unlinkat(dir_fd, de->d_name, 0) == 0) {
+            n++;
         }
     }
 
     (void) closedir(dir);
+
+    return n;
 }
 
 
 void
 ingest_store_clean(ingest_store_t *st)
 {
-    ingest_store_clean_dir(st->cortes_fd, INGEST_STORE_TMP);
-    ingest_store_clean_dir(st->dir_fd, INGEST_STORE_LINK_TMP);
+    (void) ingest_dir_clean(st->cortes_fd, INGEST_STORE_TMP);
+    (void) ingest_dir_clean(st->dir_fd, INGEST_STORE_LINK_TMP);
 }
 
 
 int
-ingest_store_tmp(ingest_store_t *st, char *name, size_t size, int *fd,
-    ingest_err_t *err)
+ingest_tmp_create(int dir_fd, const char *prefix, mode_t mode, char *name,
+    size_t size, ingest_err_t *err)
 {
-    int                   i, j;
-    unsigned char         rnd[6];
-    static const char     chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                    "abcdefghijklmnopqrstuvwxyz0123456789";
+    int                 i, j, fd;
+    unsigned char       rnd[6];
+    static const char   chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                  "abcdefghijklmnopqrstuvwxyz0123456789";
 
     for (i = 0; i < 100; i++) {
         if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t) sizeof(rnd)) {
@@ -165,34 +190,44 @@ ingest_store_tmp(ingest_store_t *st, char *name, size_t size, int *fd,
             rnd[j] = (unsigned char) chars[rnd[j] % (sizeof(chars) - 1)];
         }
 
-        (void) snprintf(name, size, "%s%.6s", INGEST_STORE_TMP,
-                        (char *) rnd);
+        (void) snprintf(name, size, "%s%.6s", prefix, (char *) rnd);
 
-        *fd = openat(st->cortes_fd, name,
-                     O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                     0644);
+        fd = openat(dir_fd, name,
+                    O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                    mode);
 
-        if (*fd >= 0) {
-            /* readable by nginx whatever the umask */
-            if (fchmod(*fd, 0644) != 0) {
-                (void) ingest_fail_errno(err, errno, "chmod %s/%s/%s",
-                                         st->path, INGEST_STORE_CORTES,
-                                         name);
-                (void) close(*fd);
-                ingest_store_tmp_remove(st, name);
-                return -1;
-            }
-
-            return 0;
-        }
-
-        if (errno != EEXIST) {
-            break;
+        if (fd >= 0 || errno != EEXIST) {
+            return fd;
         }
     }
 
-    return ingest_fail_errno(err, errno, "creating a temp file in %s/%s",
-                             st->path, INGEST_STORE_CORTES);
+    return -1;
+}
+
+
+int
+ingest_store_tmp(ingest_store_t *st, char *name, size_t size, int *fd,
+    ingest_err_t *err)
+{
+    *fd = ingest_tmp_create(st->cortes_fd, INGEST_STORE_TMP, 0644, name,
+                            size, err);
+
+    if (*fd < 0) {
+        /* a no-op after a getrandom() failure: the first error is kept */
+        return ingest_fail_errno(err, errno, "creating a temp file in "
+                                 "%s/%s", st->path, INGEST_STORE_CORTES);
+    }
+
+    /* readable by nginx whatever the umask */
+    if (fchmod(*fd, 0644) != 0) {
+        (void) ingest_fail_errno(err, errno, "chmod %s/%s/%s", st->path,
+                                 INGEST_STORE_CORTES, name);
+        (void) close(*fd);
+        ingest_store_tmp_remove(st, name);
+        return -1;
+    }
+
+    return 0;
 }
 
 

@@ -36,18 +36,6 @@
 #define INGEST_INOTIFY_BUF  (64 * 1024)
 
 
-static int
-ingest_has_suffix(const char *name, const char *suffix)
-{
-    size_t  n, s;
-
-    n = strlen(name);
-    s = strlen(suffix);
-
-    return n > s && strcmp(name + n - s, suffix) == 0;
-}
-
-
 int
 ingest_watch_ignored_name(const char *name)
 {
@@ -425,7 +413,6 @@ ingest_watch_read(ingest_watch_t *w)
 void
 ingest_watch_rescan(ingest_watch_t *w)
 {
-    int             fd;
     DIR            *dir;
     size_t          i;
     unsigned char  *present;
@@ -448,14 +435,8 @@ ingest_watch_rescan(ingest_watch_t *w)
         return;
     }
 
-    fd = openat(w->drop_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) {
-        return;
-    }
-
-    dir = fdopendir(fd);
+    dir = ingest_dir_open(w->drop_fd);
     if (dir == NULL) {
-        (void) close(fd);
         return;
     }
 
