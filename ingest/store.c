@@ -223,6 +223,7 @@ ingest_store_tmp(ingest_store_t *st, char *name, size_t size, int *fd,
         (void) ingest_fail_errno(err, errno, "chmod %s/%s/%s", st->path,
                                  INGEST_STORE_CORTES, name);
         (void) close(*fd);
+        *fd = -1;    /* the caller's cleanup closes what is still open */
         ingest_store_tmp_remove(st, name);
         return -1;
     }
