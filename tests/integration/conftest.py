@@ -63,18 +63,20 @@ def packages(tmp_path_factory):
 
 @pytest.fixture
 def nginx_factory(tmp_path, request):
-    """make(publish=[pkg, ...], start=True, workers=2, **conf) -> Nginx.
+    """make(publish=[pkg, ...], start=True, workers=2, cls=Nginx,
+    **conf) -> Nginx.
 
     Packages are published into the store before nginx starts, so the
-    first corte is live from the start.  conf: see prep_harness.Nginx.
+    first corte is live from the start.  conf: see prep_harness.Nginx;
+    cls: a subclass of it with a config of its own.
     With PREP_TEST_HUP=1 every instance is reloaded (SIGHUP) once right
     after its start, so the whole suite runs on post-reload workers."""
     instances = []
     request.node.prep_instances = instances
 
-    def make(publish=(), start=True, workers=2, **conf):
-        inst = ph.Nginx(tmp_path / ("nginx%d" % len(instances)),
-                        workers=workers, **conf)
+    def make(publish=(), start=True, workers=2, cls=ph.Nginx, **conf):
+        inst = cls(tmp_path / ("nginx%d" % len(instances)),
+                   workers=workers, **conf)
         instances.append(inst)
         for pkg in publish:
             inst.publish(pkg)

@@ -1,0 +1,372 @@
+"""nginx.conf.example, as shipped, is a working configuration.
+
+The README tells a sysadmin to copy it and change the certificate, the
+server name and the paths.  These tests do exactly that and nothing
+more: every absolute path is moved under the test's prefix, ports 80 and
+443 become free loopback ports, the certificate is a fresh self-signed
+one for prep.example.org.  Every directive, limit and server block stays
+as written.  Then real clients (curl, openssl s_client, Python's ssl)
+check what the comments in the file promise: TLS 1.2 and 1.3 only,
+unknown host names refused on both ports, HTTP redirected to HTTPS, the
+placeholder before the first corte, the corte stamped on every response,
+the statistics behind an address and a password, the control socket,
+and the per-address request limit.
+"""
+
+import base64
+import http.client
+import json
+import os
+import re
+import socket
+import ssl
+import subprocess
+import time
+
+import pytest
+
+import prep_harness as ph
+
+
+EXAMPLE = ph.REPO / "nginx.conf.example"
+HOST = "prep.example.org"
+STATUS_USER = "monitor"
+STATUS_PASSWORD = "s3cret-for-tests"
+
+pytestmark = pytest.mark.needs_module
+
+
+def _ipv6_loopback():
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+HAVE_IPV6 = _ipv6_loopback()
+
+
+def _run(cmd, **kw):
+    return subprocess.run(cmd, capture_output=True, timeout=30, **kw)
+
+
+class ExampleNginx(ph.Nginx):
+    """nginx running nginx.conf.example, paths and ports made local."""
+
+    def __init__(self, prefix, **kw):
+        super().__init__(prefix, **kw)
+        self.http_port = None
+        self.cert = self.prefix / "fullchain.pem"
+        self.key = self.prefix / "privkey.pem"
+        self.htpasswd = self.prefix / "prep-status.htpasswd"
+        self.state = self.prefix / "prep-stats.state"
+        self._make_credentials()
+
+    def _make_credentials(self):
+        r = _run(["openssl", "req", "-x509", "-newkey", "ec",
+                  "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                  "-days", "2", "-subj", "/CN=" + HOST,
+                  "-addext", "subjectAltName=DNS:" + HOST,
+                  "-keyout", str(self.key), "-out", str(self.cert)])
+        assert r.returncode == 0, r.stderr.decode()
+        r = _run(["openssl", "passwd", "-apr1", STATUS_PASSWORD])
+        assert r.returncode == 0, r.stderr.decode()
+        self.htpasswd.write_text("%s:%s\n" % (STATUS_USER,
+                                              r.stdout.decode().strip()))
+
+    def render_conf(self):
+        """The example with its machine-specific parts replaced; fails
+        when one of them is no longer in the file, so that this test
+        follows the example instead of silently testing less."""
+        self.http_port = ph.free_port()
+        text = EXAMPLE.read_text()
+        user = "user root;" if os.geteuid() == 0 else ""
+        temp = "".join("    %s_temp_path %s/tmp/%s;\n" % (k, self.prefix, k)
+                       for k in ("client_body", "proxy", "fastcgi",
+                                 "uwsgi", "scgi"))
+        edits = [
+            ("load_module /usr/lib/nginx/modules/ngx_http_prep_module.so;",
+             "load_module %s;" % ph.MODULE_SO),
+            ("user www-data;", user),
+            ("pid /run/nginx.pid;", "pid %s;" % self.pid_path),
+            ("error_log /var/log/nginx/error.log notice;",
+             "error_log %s notice;" % self.error_log),
+            # nginx's compiled-in temp paths are outside the prefix
+            ("    prep_store /var/lib/prep/store;\n",
+             "    prep_store %s;\n%s" % (self.store, temp)),
+            ("/var/log/nginx/access.log", str(self.access_log)),
+            ("/var/log/nginx/prep-control.log",
+             str(self.prefix / "prep-control.log")),
+            ("/var/lib/nginx/prep-stats.state", str(self.state)),
+            ("/etc/ssl/prep/fullchain.pem", str(self.cert)),
+            ("/etc/ssl/prep/privkey.pem", str(self.key)),
+            ("/etc/nginx/prep-status.htpasswd", str(self.htpasswd)),
+            ("listen unix:/run/prep/control.sock;",
+             "listen unix:%s;" % self.control_sock),
+        ]
+        for old, new in edits:
+            assert old in text, "nginx.conf.example no longer has %r" % old
+            text = text.replace(old, new)
+
+        v6 = "[::1]" if HAVE_IPV6 else None
+        listens = [
+            (r"listen 80( |;)", "listen 127.0.0.1:%d\\1" % self.http_port),
+            (r"listen 443 ", "listen 127.0.0.1:%d " % self.port),
+            (r"listen \[::\]:80( |;)",
+             "listen %s:%d\\1" % (v6, self.http_port) if v6 else None),
+            (r"listen \[::\]:443 ",
+             "listen %s:%d " % (v6, self.port) if v6 else None),
+        ]
+        for pattern, repl in listens:
+            assert re.search(pattern, text), \
+                "nginx.conf.example no longer has /%s/" % pattern
+            if repl is None:
+                text = re.sub(r"\n *" + pattern + r"[^\n]*", "", text)
+            else:
+                text = re.sub(pattern, repl, text)
+        # what nginx reads: no line left pointing at the machine
+        for line in text.splitlines():
+            code = line.split("#", 1)[0]
+            assert not re.search(r"\blisten (80|443)\b|\[::\]|/run/|/var/"
+                                 r"|/etc/|/usr/", code), \
+                "left in the rewritten example: %r" % line
+        return text
+
+    # the example's only plain listener on self.port is TLS: probe with
+    # a TLS request once it accepts
+
+    def _wait_started(self):
+        def up():
+            if self.proc.poll() is not None:
+                raise ph.HarnessError("nginx exited with %s at start"
+                                      % self.proc.returncode)
+            if not self.pid_path.exists() or not self.worker_pids():
+                return False
+            for port in (self.port, self.http_port):
+                try:
+                    socket.create_connection(("127.0.0.1", port),
+                                             timeout=1).close()
+                except OSError:
+                    return False
+            return self.control_sock.exists()
+        ph.wait_for(up, ph.START_TIMEOUT, "the example's nginx to start")
+        self.https("/__harness_probe__")
+
+    # ----------------------------------------------------------- clients
+
+    def https_connection(self):
+        """HTTPS to our port, verified, with SNI and Host our name."""
+        conn = http.client.HTTPSConnection(
+            HOST, self.port, timeout=ph.HTTP_TIMEOUT,
+            context=ssl.create_default_context(cafile=str(self.cert)))
+        conn._create_connection = (
+            lambda addr, timeout, source: socket.create_connection(
+                ("127.0.0.1", addr[1]), timeout, source))
+        return conn
+
+    def https(self, path, headers=None, method="GET", conn=None):
+        own = conn is None
+        conn = conn or self.https_connection()
+        try:
+            return ph.http_request(conn, method, path, headers)
+        finally:
+            if own:
+                conn.close()
+
+    def curl(self, *args):
+        """curl with the name resolved to our loopback ports."""
+        cmd = ["curl", "-sS", "--max-time", "10",
+               "--cacert", str(self.cert),
+               "--resolve", "%s:%d:127.0.0.1" % (HOST, self.port),
+               "--resolve", "%s:%d:127.0.0.1" % (HOST, self.http_port),
+               "-D", "-", "-o", "/dev/null"] + list(args)
+        return _run(cmd)
+
+    def s_client(self, *args, servername=HOST):
+        cmd = ["openssl", "s_client", "-connect",
+               "127.0.0.1:%d" % self.port, "-servername", servername,
+               "-CAfile", str(self.cert), "-verify_return_error"]
+        return _run(cmd + list(args), input=b"")
+
+
+def _headers(curl_out):
+    """Status and headers (lowercased names) of the last response."""
+    blocks = curl_out.decode("latin-1").replace("\r\n", "\n").strip()
+    last = blocks.split("\n\n")[-1].split("\n")
+    status = int(last[0].split()[1])
+    headers = {}
+    for line in last[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return status, headers
+
+
+@pytest.fixture
+def example(nginx_factory):
+    return nginx_factory(cls=ExampleNginx, workers=1)
+
+
+def _publish(inst, pkg):
+    inst.publish(pkg)
+    r = _run(["curl", "-sS", "--max-time", "10", "--unix-socket",
+              str(inst.control_sock), "-X", "POST", "http://prep/reload"])
+    assert r.returncode == 0, r.stderr.decode()
+    body = json.loads(r.stdout)
+    assert body["corte"]["time"] == pkg.iso, body
+
+
+def test_placeholder_then_corte_on_every_response(example, pkg_a):
+    inst = example
+
+    # nothing published: the placeholder, stamped HTTPS headers
+    out = inst.curl("https://%s:%d/" % (HOST, inst.port))
+    assert out.returncode == 0, out.stderr.decode()
+    status, h = _headers(out.stdout)
+    assert status == 503
+    assert h["retry-after"] == "60"
+    assert h["cache-control"] == "no-store"
+    assert h["strict-transport-security"] == "max-age=63072000"
+
+    _publish(inst, pkg_a)
+
+    out = inst.curl("https://%s:%d/" % (HOST, inst.port),
+                    "-H", "Accept-Encoding: gzip")
+    status, h = _headers(out.stdout)
+    assert status == 200
+    assert h["x-prep-corte"] == pkg_a.iso
+    assert h["content-encoding"] == "gzip"
+    assert h["vary"] == "Accept-Encoding"
+    assert h["cache-control"] == "public, max-age=60, stale-if-error=86400"
+    assert h["strict-transport-security"] == "max-age=63072000"
+    assert h["x-content-type-options"] == "nosniff"
+
+    # the per-type policy of the example: images an hour
+    png = next(p for p in pkg_a.listing if p.endswith(".png"))
+    out = inst.curl("https://%s:%d%s" % (HOST, inst.port, png))
+    status, h = _headers(out.stdout)
+    assert status == 200
+    assert h["cache-control"] == \
+        "public, max-age=3600, stale-if-error=86400"
+    assert h["x-prep-corte"] == pkg_a.iso
+
+    # errors are stamped too
+    for method, path, code in (("GET", "/no/such/file.json", 404),
+                               ("POST", "/", 405)):
+        out = inst.curl("-X", method,
+                        "https://%s:%d%s" % (HOST, inst.port, path))
+        status, h = _headers(out.stdout)
+        assert status == code
+        assert h["x-prep-corte"] == pkg_a.iso
+
+
+def test_tls_versions_and_unknown_names(example):
+    inst = example
+
+    for version, name in (("-tls1_2", b"TLSv1.2"), ("-tls1_3", b"TLSv1.3")):
+        r = inst.s_client(version)
+        assert r.returncode == 0, r.stderr.decode()[-800:]
+        assert re.search(rb"Protocol *: *" + re.escape(name), r.stdout), \
+            r.stdout.decode()[-800:]
+
+    # TLS 1.1 and 1.0, offered by a client that allows them (security
+    # level 0): the server answers with a protocol_version alert
+    for version in ("-tls1_1", "-tls1"):
+        r = inst.s_client(version, "-cipher", "DEFAULT@SECLEVEL=0")
+        assert r.returncode != 0, "%s was accepted" % version
+        assert b"alert protocol version" in r.stderr, \
+            r.stderr.decode()[-800:]
+
+    # a name that is not ours: no certificate is ever sent
+    r = inst.s_client(servername="other.example.net")
+    assert r.returncode != 0
+    assert b"unrecognized name" in r.stderr or \
+        b"alert number 112" in r.stderr, r.stderr.decode()[-800:]
+    assert b"BEGIN CERTIFICATE" not in r.stdout
+
+    # plain HTTP: our name is redirected, any other gets no answer
+    out = inst.curl("http://%s:%d/avance.json?x=1" % (HOST, inst.http_port))
+    assert out.returncode == 0, out.stderr.decode()
+    status, h = _headers(out.stdout)
+    assert status == 301
+    assert h["location"] == "https://%s/avance.json?x=1" % HOST
+    # (444: closed, reset as reset_timedout_connection asks)
+    out = _run(["curl", "-sS", "--max-time", "10",
+                "http://127.0.0.1:%d/" % inst.http_port])
+    assert out.returncode in (52, 56), out    # empty reply, reset
+    assert out.stdout == b""
+
+
+def test_status_needs_address_and_password(example, pkg_a):
+    inst = example
+    _publish(inst, pkg_a)
+    for _ in range(3):
+        assert inst.https("/").status == 200
+
+    url = "https://%s:%d/prep-status" % (HOST, inst.port)
+    status, h = _headers(inst.curl(url).stdout)
+    assert status == 401
+    assert h["x-prep-corte"] == pkg_a.iso
+
+    status, h = _headers(inst.curl(
+        "-u", "%s:wrong" % STATUS_USER, url).stdout)
+    assert status == 401
+
+    auth = base64.b64encode(
+        ("%s:%s" % (STATUS_USER, STATUS_PASSWORD)).encode()).decode()
+    r = inst.https("/prep-status", {"Authorization": "Basic " + auth})
+    assert r.status == 200
+    assert r.header("Cache-Control") == "no-store"
+    js = r.json()
+    assert js["corte"]["id"] == pkg_a.id
+    # the probe at start, three pages; the status location is not logged
+    # as a page of the corte
+    assert js["totals"]["pages"] >= 3
+
+    # the control socket serves the same statistics without a password
+    r = _run(["curl", "-sS", "--max-time", "10", "--unix-socket",
+              str(inst.control_sock), "http://prep/status"])
+    assert r.returncode == 0, r.stderr.decode()
+    assert json.loads(r.stdout)["totals"]["pages"] >= js["totals"]["pages"]
+
+    # and the publication state
+    r = _run(["curl", "-sS", "--max-time", "10", "--unix-socket",
+              str(inst.control_sock), "http://prep/"])
+    assert json.loads(r.stdout)["corte"]["time"] == pkg_a.iso
+
+    # the state file is written where the example says
+    inst.quit()
+    assert inst.state.stat().st_size > 0
+
+
+def test_request_limit_per_address(example, pkg_a):
+    """50 r/s with a burst of 100 per address: a client that fires 300
+    requests at once gets 429 for the excess, stamped with the corte,
+    and the server keeps answering."""
+    inst = example
+    _publish(inst, pkg_a)
+
+    codes = {}
+    conn = inst.https_connection()
+    start = time.monotonic()
+    try:
+        for _ in range(300):
+            r = inst.https("/", conn=conn)
+            codes[r.status] = codes.get(r.status, 0) + 1
+            if r.status == 429:
+                assert r.header("X-PREP-Corte") == pkg_a.iso
+    finally:
+        conn.close()
+    elapsed = time.monotonic() - start
+
+    # the burst passes whole, then about 50 a second; the rest is 429
+    assert set(codes) <= {200, 429}, codes
+    assert codes.get(200, 0) >= 100, codes
+    assert codes.get(200, 0) <= 101 + 60 * elapsed, (codes, elapsed)
+    assert codes.get(429, 0) >= 1, (codes, elapsed)
+
+    # the limit is per address and over time: it passes once the bucket
+    # has drained
+    ph.wait_for(lambda: inst.https("/").status == 200, 5,
+                "the request limit to let requests through again")
