@@ -18,6 +18,7 @@ import http.client
 import json
 import os
 import re
+import selectors
 import socket
 import ssl
 import subprocess
@@ -378,3 +379,61 @@ def test_request_limit_per_address(example, pkg_a):
     # has drained
     ph.wait_for(lambda: inst.https("/").status == 200, 5,
                 "the request limit to let requests through again")
+
+
+def test_slow_headers_are_dropped(example, pkg_a):
+    """Slowloris: 300 connections that trickle a request header one byte
+    a second are closed by client_header_timeout (10 s in the example),
+    and a real client is served meanwhile without waiting."""
+    inst = example
+    _publish(inst, pkg_a)
+
+    slow = []
+    start = time.monotonic()
+    for _ in range(300):
+        s = socket.create_connection(("127.0.0.1", inst.http_port), 5)
+        s.sendall(b"GET / HTTP/1.1\r\nHost: " + HOST.encode() + b"\r\n")
+        s.setblocking(False)
+        slow.append(s)
+
+    closed = {}
+    served = []
+    sel = selectors.DefaultSelector()
+    for s in slow:
+        sel.register(s, selectors.EVENT_READ)
+    try:
+        while len(closed) < len(slow) and time.monotonic() - start < 20:
+            t0 = time.monotonic()
+            r = inst.https("/")
+            served.append((r.status, time.monotonic() - t0))
+            for s in slow:
+                if s not in closed:
+                    try:
+                        s.send(b"X")
+                    except OSError:
+                        pass
+            for key, _ in sel.select(timeout=1.0):
+                s = key.fileobj
+                try:
+                    data = s.recv(4096)
+                except ConnectionResetError:
+                    data = b""
+                if data == b"":
+                    closed[s] = time.monotonic() - start
+                    sel.unregister(s)
+                else:
+                    pytest.fail("a response to an unfinished header: %r"
+                                % data[:200])
+    finally:
+        sel.close()
+        for s in slow:
+            s.close()
+
+    assert len(closed) == len(slow), \
+        "%d of %d slow connections still open after 20 s" % (
+            len(slow) - len(closed), len(slow))
+    times = sorted(closed.values())
+    # the header timer started when each connection sent its first line
+    assert 9.0 <= times[0] and times[-1] <= 14.0, (times[0], times[-1])
+    assert served and all(st == 200 for st, _ in served), served
+    assert max(t for _, t in served) < 1.0, served
