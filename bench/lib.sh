@@ -289,8 +289,25 @@ write_mix() {
 
 # ---- servers -------------------------------------------------------------
 
+# port_free PORT: no socket on it, listening or connected (an outgoing
+# connection on the port makes nginx's bind fail as well)
 port_free() {
-    [ -z "$(ss -Htln "sport = :$1" 2>/dev/null)" ]
+    [ -z "$(ss -Htan "sport = :$1" 2>/dev/null)" ]
+}
+
+# random_port: a port for a server to listen on, below the kernel's
+# ephemeral range (net.ipv4.ip_local_port_range), from which outgoing
+# connections take theirs between our check and nginx's bind
+random_port() {
+    local low
+
+    read -r low _ < /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null \
+        || low=32768
+    if (( low > 12000 )); then
+        echo $((10000 + RANDOM % (low - 10000 - 1)))
+    else
+        echo $((20000 + RANDOM % 30000))
+    fi
 }
 
 # worker_ticks MASTER: user + system clock ticks of all of MASTER's

@@ -252,7 +252,7 @@ start_server() {
     local name=$1 port pid i
 
     for _ in 1 2 3 4 5; do
-        port=$((20000 + RANDOM % 30000))
+        port=$(random_port)
         port_free "$port" || continue
         write_conf "$name" "$port"
         timeout 20 "$nginx" -e "$tmp/$name/error.log" -p "$tmp/$name" \

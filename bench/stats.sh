@@ -170,7 +170,7 @@ EOF
 # ---- nginx: one worker per core, servers "off" and "on" ------------------
 
 for _ in 1 2 3 4 5; do
-    port_off=$((20000 + RANDOM % 30000))
+    port_off=$(random_port)
     port_on=$((port_off + 1))
     port_free "$port_off" && port_free "$port_on" && break
 done
