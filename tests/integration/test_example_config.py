@@ -10,7 +10,8 @@ check what the comments in the file promise: TLS 1.2 and 1.3 only,
 unknown host names refused on both ports, HTTP redirected to HTTPS, the
 placeholder before the first corte, the corte stamped on every response,
 the statistics behind an address and a password, the control socket,
-and the per-address request limit.
+the per-address request limit, and the timeouts that drop slowloris
+connections and stalled readers.
 """
 
 import base64
@@ -437,3 +438,57 @@ def test_slow_headers_are_dropped(example, pkg_a):
     assert 9.0 <= times[0] and times[-1] <= 14.0, (times[0], times[-1])
     assert served and all(st == 200 for st, _ in served), served
     assert max(t for _, t in served) < 1.0, served
+
+
+def test_stalled_reader_is_dropped(example, packages):
+    """Slow read: a client that asks for the 3 MB app bundle and stops
+    reading is cut off by send_timeout (10 s in the example) instead of
+    holding a connection and its buffers for good."""
+    inst = example
+    pkg = packages.get(size="full")
+    _publish(inst, pkg)
+    bundle = max((p for p in pkg.listing if p.endswith(".js")),
+                 key=lambda p: len(pkg.listing[p]))
+    size = len(pkg.listing[bundle])
+    assert size > 1 << 20
+
+    raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # a small window: the body cannot all sit in the kernel's buffers
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    raw.settimeout(5)
+    raw.connect(("127.0.0.1", inst.port))
+    ctx = ssl.create_default_context(cafile=str(inst.cert))
+    tls = ctx.wrap_socket(raw, server_hostname=HOST)
+    start = time.monotonic()
+    tls.sendall(("GET %s HTTP/1.1\r\nHost: %s\r\n\r\n"
+                 % (bundle, HOST)).encode())
+
+    # read nothing until the server has given up on us: its end of the
+    # connection is gone (reset_timedout_connection: no FIN_WAIT left)
+    client_port = tls.getsockname()[1]
+
+    def server_side_gone():
+        r = _run(["ss", "-Htn", "state", "all", "( sport = :%d and "
+                  "dport = :%d )" % (inst.port, client_port)])
+        assert r.returncode == 0, r.stderr.decode()
+        return r.stdout.strip() == b""
+
+    assert not server_side_gone()
+    ph.wait_for(server_side_gone, 20, "nginx to drop the stalled reader")
+    waited = time.monotonic() - start
+
+    got = 0
+    tls.settimeout(5)
+    try:
+        while True:
+            data = tls.recv(65536)
+            if not data:
+                break
+            got += len(data)
+    except (ConnectionResetError, ssl.SSLError, socket.timeout):
+        pass
+    finally:
+        tls.close()
+
+    assert 9.0 <= waited <= 15.0, waited
+    assert got < size, "the whole body arrived: nothing was stalled"
