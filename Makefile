@@ -45,8 +45,8 @@ UNIT_BINS      = $(patsubst tests/unit/%.c,$(BUILD)/asan/%,$(UNIT_SRCS))
 DEPS = gcc make pkg-config nginx nginx-dev libarchive-dev libssl-dev \
        zlib1g-dev libdeflate-dev libpcre2-dev libcmocka-dev python3 \
        python3-pytest \
-       curl openssh-server openssh-client rsync wrk \
-       clang libclang-rt-14-dev man-db time \
+       curl openssh-server openssh-client rsync wrk openssl strace \
+       iproute2 procps clang libclang-rt-14-dev man-db time \
        goaccess python3-prometheus-client libfaketime
 
 MOD_DIR        = $(BUILD)/nginx

@@ -252,6 +252,38 @@ def test_operational_failures(store, tmp_path, pkg_a):
     assert current(store).startswith("cortes/%s-" % pkg_a.id)
 
 
+def test_failed_chmod_of_the_snapshot(store, pkg_a, pkg_b):
+    """fchmod(2) of the new snapshot fails (strace injects EIO): the
+    publish fails with the reason, the live corte and the store are as
+    they were, and the descriptor is closed exactly once (a second
+    close() would be EBADF, or in the daemon another file's)."""
+    r = publish(store, pkg_a)
+    assert r.returncode == 0, r.stderr
+    live = current(store)
+    before = store_files(store)
+
+    trace = store.parent / "strace.out"
+    r = subprocess.run(
+        ["strace", "-f", "-qq", "-o", str(trace),
+         "-e", "trace=fchmod,close", "-e", "inject=fchmod:error=EIO",
+         str(ph.INGEST_BIN), "publish", "--store", str(store),
+         os.fspath(pkg_b)],
+        capture_output=True, text=True, timeout=ph.INGEST_TIMEOUT)
+    assert r.returncode == 1, r.stderr
+    assert re.search(r"^prep-ingest: failed .*: io: chmod .*/cortes/"
+                     r"\.tmp-\w+: Input/output error$", r.stderr,
+                     re.M), r.stderr
+
+    assert current(store) == live
+    assert store_files(store) == before, "a temp snapshot was left"
+
+    text = trace.read_text()
+    assert "fchmod(" in text and "EIO (Input/output error) (INJECTED)" \
+        in text, text[-2000:]
+    assert "EBADF" not in text, "a descriptor was closed twice:\n" + \
+        "\n".join(l for l in text.splitlines() if "EBADF" in l)
+
+
 def test_command_line(store, pkg_a):
     r = ph.run_ingest(["publish", os.fspath(pkg_a)], expect_ok=False)
     assert r.returncode == 64
