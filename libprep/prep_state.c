@@ -76,6 +76,7 @@ prep_state_writer_init(prep_state_writer_t *w, void *buf, size_t size)
     w->len = PREP_STATE_HEADER_SIZE;
     w->section = 0;
     w->count = 0;
+    w->version = PREP_STATE_VERSION;
     w->overflow = size < PREP_STATE_HEADER_SIZE;
 }
 
@@ -203,7 +204,7 @@ prep_state_writer_finish(prep_state_writer_t *w, int64_t created)
     h = w->buf;
 
     memcpy(h, PREP_STATE_MAGIC, PREP_STATE_MAGIC_LEN);
-    prep_state_store32(h + PREP_STATE_OFF_VERSION, PREP_STATE_VERSION);
+    prep_state_store32(h + PREP_STATE_OFF_VERSION, w->version);
     prep_state_store32(h + PREP_STATE_OFF_HSIZE, PREP_STATE_HEADER_SIZE);
     prep_state_store64(h + PREP_STATE_OFF_FSIZE, (uint64_t) w->len);
     prep_state_store64(h + PREP_STATE_OFF_CREATED, (uint64_t) created);
@@ -264,7 +265,9 @@ prep_state_open(prep_state_reader_t *r, const void *buf, size_t len,
 
     r->version = prep_state_load32(p + PREP_STATE_OFF_VERSION);
 
-    if (r->version != PREP_STATE_VERSION) {
+    if (r->version < PREP_STATE_VERSION_MIN
+        || r->version > PREP_STATE_VERSION)
+    {
         return prep_state_fail(err, errlen, PREP_STATE_EVERSION,
                                "format version %u is not supported "
                                "(this build reads version %u)",

@@ -36,7 +36,9 @@
 
 #define PREP_STATE_MAGIC           "PREPSTAT"
 #define PREP_STATE_MAGIC_LEN       8
-#define PREP_STATE_VERSION         1
+/* written: 2; read: 1 to 2 (section contents grew, the frame did not) */
+#define PREP_STATE_VERSION         2
+#define PREP_STATE_VERSION_MIN     1
 #define PREP_STATE_HEADER_SIZE     48
 #define PREP_STATE_SECTION_SIZE    16
 
@@ -66,6 +68,7 @@ typedef struct {
     size_t          len;
     size_t          section;        /* offset of the open section, or 0 */
     uint32_t        count;
+    uint32_t        version;        /* PREP_STATE_VERSION unless set */
     int             overflow;
 } prep_state_writer_t;
 
