@@ -559,9 +559,10 @@ prep_stats_decode_hll(prep_stats_t *st, prep_state_section_t *s,
         return -1;
     }
 
+    /* hours of p=14 are the module's before hours took p=12: folded */
     if (kind > PREP_STATS_HLL_ALL || tag == 0
-        || p != (kind == PREP_STATS_HLL_HOUR
-                 && st->version >= 2 ? PREP_STATS_HOUR_P : PREP_STATS_DAY_P))
+        || (p != PREP_STATS_DAY_P
+            && (kind != PREP_STATS_HLL_HOUR || p != PREP_STATS_HOUR_P)))
     {
         prep_stats_err(err, errlen, "a HyperLogLog set of kind %u, tag %llu,"
                        " p=%u", (unsigned) kind, (unsigned long long) tag,
@@ -590,7 +591,7 @@ prep_stats_decode_hll(prep_stats_t *st, prep_state_section_t *s,
             prep_hll_merge(dst, regs, p);
 
         } else {
-            /* a version 1 hour (p=14): fold to p=12 by register max */
+            /* an hour of p=14: fold to p=12 by register max */
             size_t  i, m;
 
             m = prep_hll_size(PREP_STATS_HOUR_P);

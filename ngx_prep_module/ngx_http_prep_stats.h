@@ -249,7 +249,18 @@ typedef struct {
     ngx_msec_t                    state_interval;
     ngx_str_t                     state;
     ngx_str_t                     thread_pool;     /* empty: in line */
+    ngx_flag_t                    state_off;       /* prep_stats_state off */
+    ngx_flag_t                    status;          /* a prep_status used */
 } ngx_http_prep_stats_main_conf_t;
+
+
+/*
+ * The state file when prep_stats_state is not given, relative to nginx's
+ * prefix unless absolute; a package may define another at build time.
+ */
+#ifndef NGX_HTTP_PREP_STATS_STATE_DEFAULT
+#define NGX_HTTP_PREP_STATS_STATE_DEFAULT  "prep_stats.state"
+#endif
 
 
 typedef struct {
@@ -346,6 +357,8 @@ void ngx_http_prep_stats_save_work(ngx_http_prep_stats_save_t *s);
 void ngx_http_prep_stats_save_end(ngx_http_prep_stats_save_t *s,
     ngx_log_t *log);
 uint64_t ngx_http_prep_stats_changes(ngx_http_prep_stats_sh_t *sh);
+u_char *ngx_http_prep_stats_state_bytes(ngx_http_prep_stats_zone_t *z,
+    ngx_pool_t *pool, size_t *len);
 
 /* ngx_http_prep_stats_module.c */
 void ngx_http_prep_stats_register_paths(void);

@@ -14,7 +14,9 @@
  *     prep_stats on | off;                       http, server, location
  *     prep_stats_pages TYPE ...;                 http, server, location
  *     prep_stats_session_timeout TIME;           http (30m)
- *     prep_stats_state PATH [thread_pool=NAME];  http
+ *     prep_stats_state PATH [thread_pool=NAME] | off;
+ *                                                http (prep_stats.state
+ *                                                under the prefix)
  *     prep_stats_state_interval TIME;            http (10s)
  *     prep_status;                               location
  */
@@ -52,6 +54,10 @@ static ngx_int_t ngx_http_prep_stats_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_prep_stats_postconfiguration(ngx_conf_t *cf);
 static void *ngx_http_prep_stats_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_prep_stats_init_main_conf(ngx_conf_t *cf, void *conf);
+static char *ngx_http_prep_stats_default_state(ngx_conf_t *cf,
+    ngx_http_prep_stats_main_conf_t *mcf);
+static ngx_uint_t ngx_http_prep_stats_writable(ngx_file_info_t *fi,
+    ngx_core_conf_t *ccf, u_char *dir);
 static void *ngx_http_prep_stats_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_prep_stats_merge_loc_conf(ngx_conf_t *cf,
     void *parent, void *child);
@@ -235,6 +241,25 @@ ngx_http_prep_stats_init_main_conf(ngx_conf_t *cf, void *conf)
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"prep_stats_state\" needs \"prep_stats_zone\"");
         return NGX_CONF_ERROR;
+    }
+
+    if (mcf->status && mcf->shm_zone == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"prep_status\" needs \"prep_stats_zone\": "
+                           "the status answers from the statistics zone");
+        return NGX_CONF_ERROR;
+    }
+
+    if (mcf->shm_zone && mcf->state_off) {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "prep_stats_state off: statistics are kept in "
+                           "memory only, and a restart loses them");
+    }
+
+    if (mcf->shm_zone && !mcf->state_off && mcf->state.len == 0) {
+        if (ngx_http_prep_stats_default_state(cf, mcf) != NGX_CONF_OK) {
+            return NGX_CONF_ERROR;
+        }
     }
 
     if (mcf->shm_zone) {
@@ -463,12 +488,17 @@ ngx_http_prep_stats_state(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     ngx_str_t  *value, path;
 
-    if (mcf->state.data) {
+    if (mcf->state.data || mcf->state_off) {
         return "is duplicate";
     }
 
     value = cf->args->elts;
     path = value[1];
+
+    if (cf->args->nelts == 2 && ngx_strcmp(path.data, "off") == 0) {
+        mcf->state_off = 1;
+        return NGX_CONF_OK;
+    }
 
     if (path.len == 0 || path.data[path.len - 1] == '/') {
         return "needs a file name";
@@ -520,7 +550,8 @@ ngx_http_prep_stats_state(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 static char *
 ngx_http_prep_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    ngx_http_core_loc_conf_t  *clcf;
+    ngx_http_core_loc_conf_t         *clcf;
+    ngx_http_prep_stats_main_conf_t  *mcf;
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
 
@@ -530,7 +561,118 @@ ngx_http_prep_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     clcf->handler = ngx_http_prep_status_handler;
 
+    mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_prep_stats_module);
+    mcf->status = 1;
+
     return NGX_CONF_OK;
+}
+
+
+/*
+ * Without prep_stats_state the statistics are saved to the default file:
+ * forgetting one directive must not lose a week of counters at the first
+ * restart.  The directory must exist and be writable by the workers, who
+ * save; otherwise nginx -t fails here instead of the counters being lost
+ * silently.
+ */
+
+static char *
+ngx_http_prep_stats_default_state(ngx_conf_t *cf,
+    ngx_http_prep_stats_main_conf_t *mcf)
+{
+    u_char           *slash;
+    ngx_str_t         path;
+    ngx_err_t         err;
+    ngx_file_info_t   fi;
+    ngx_core_conf_t  *ccf;
+    u_char            dir[NGX_MAX_PATH];
+
+    ngx_str_set(&path, NGX_HTTP_PREP_STATS_STATE_DEFAULT);
+
+    if (ngx_conf_full_name(cf->cycle, &path, 0) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (path.len + sizeof(".prev.tmp") > NGX_MAX_PATH) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "the default state file \"%V\" is too long",
+                           &path);
+        return NGX_CONF_ERROR;
+    }
+
+    for (slash = path.data + path.len - 1; slash > path.data; slash--) {
+        if (*slash == '/') {
+            break;
+        }
+    }
+
+    if (slash == path.data) {
+        ngx_memcpy(dir, "/", 2);
+
+    } else {
+        ngx_memcpy(dir, path.data, slash - path.data);
+        dir[slash - path.data] = '\0';
+    }
+
+    if (ngx_file_info(dir, &fi) == NGX_FILE_ERROR || !ngx_is_dir(&fi)) {
+        err = ngx_errno;
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, err,
+                           "the directory \"%s\" of the default state file "
+                           "\"%V\" is not usable; create it, or set "
+                           "\"prep_stats_state\" (or \"prep_stats_state "
+                           "off\")", dir, &path);
+        return NGX_CONF_ERROR;
+    }
+
+    ccf = (ngx_core_conf_t *) ngx_get_conf(cf->cycle->conf_ctx,
+                                           ngx_core_module);
+
+    if (!ngx_http_prep_stats_writable(&fi, ccf, dir)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "the directory \"%s\" of the default state file "
+                           "\"%V\" is not writable by the workers; make it "
+                           "so, or set \"prep_stats_state\" (or "
+                           "\"prep_stats_state off\")", dir, &path);
+        return NGX_CONF_ERROR;
+    }
+
+    mcf->state = path;
+
+    return NGX_CONF_OK;
+}
+
+
+/* whether the workers (the "user" of a root master, else us) can write */
+
+static ngx_uint_t
+ngx_http_prep_stats_writable(ngx_file_info_t *fi, ngx_core_conf_t *ccf,
+    u_char *dir)
+{
+    uid_t  uid;
+    gid_t  gid;
+
+    if (geteuid() != 0) {
+        return access((char *) dir, W_OK | X_OK) == 0;
+    }
+
+    uid = (ccf && ccf->user != (ngx_uid_t) NGX_CONF_UNSET_UINT)
+          ? ccf->user : 0;
+    gid = (ccf && ccf->group != (ngx_gid_t) NGX_CONF_UNSET_UINT)
+          ? ccf->group : 0;
+
+    if (uid == 0) {
+        return 1;
+    }
+
+    if (fi->st_uid == uid) {
+        return (fi->st_mode & (S_IWUSR | S_IXUSR)) == (S_IWUSR | S_IXUSR);
+    }
+
+    if (fi->st_gid == gid) {
+        return (fi->st_mode & (S_IWGRP | S_IXGRP)) == (S_IWGRP | S_IXGRP);
+    }
+
+    return (fi->st_mode & (S_IWOTH | S_IXOTH)) == (S_IWOTH | S_IXOTH);
 }
 
 

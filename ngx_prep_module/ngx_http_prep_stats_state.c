@@ -73,7 +73,7 @@ typedef struct {
 
 static size_t ngx_http_prep_stats_bound(ngx_http_prep_stats_copy_t *copy);
 static size_t ngx_http_prep_stats_render(ngx_http_prep_stats_copy_t *copy,
-    u_char *buf, size_t size);
+    ngx_uint_t salts, u_char *buf, size_t size);
 static void ngx_http_prep_stats_render_hll(prep_state_writer_t *w,
     uint32_t kind, ngx_http_prep_hll_t *hll);
 static void ngx_http_prep_stats_render_ring(prep_state_writer_t *w,
@@ -140,8 +140,8 @@ ngx_http_prep_stats_bound(ngx_http_prep_stats_copy_t *copy)
 
 
 static size_t
-ngx_http_prep_stats_render(ngx_http_prep_stats_copy_t *copy, u_char *buf,
-    size_t size)
+ngx_http_prep_stats_render(ngx_http_prep_stats_copy_t *copy,
+    ngx_uint_t salts, u_char *buf, size_t size)
 {
     u_char                     *arena;
     ngx_uint_t                  i;
@@ -170,12 +170,15 @@ ngx_http_prep_stats_render(ngx_http_prep_stats_copy_t *copy, u_char *buf,
         prep_state_put_u64(&w, c[i]);
     }
 
-    prep_state_section_begin(&w, NGX_HTTP_PREP_STATE_SALTS);
-    prep_state_put_u32(&w, 2);
+    /* the keys of the visitor hash stay on this machine */
+    if (salts) {
+        prep_state_section_begin(&w, NGX_HTTP_PREP_STATE_SALTS);
+        prep_state_put_u32(&w, 2);
 
-    for (i = 0; i < 2; i++) {
-        prep_state_put_u64(&w, sh->salts[i].day);
-        prep_state_put_bytes(&w, sh->salts[i].key, 16);
+        for (i = 0; i < 2; i++) {
+            prep_state_put_u64(&w, sh->salts[i].day);
+            prep_state_put_bytes(&w, sh->salts[i].key, 16);
+        }
     }
 
     for (i = 0; i < 2; i++) {
@@ -273,6 +276,37 @@ ngx_http_prep_stats_render_ring(prep_state_writer_t *w, uint32_t kind,
             prep_state_put_u64(w, f[j]);
         }
     }
+}
+
+
+/*
+ * The state file's bytes from a copy of the zone, for the status
+ * location's ?format=state (prep-report --stats URL): the same
+ * checksummed format as the file, without the visitor hash keys.
+ */
+
+u_char *
+ngx_http_prep_stats_state_bytes(ngx_http_prep_stats_zone_t *z,
+    ngx_pool_t *pool, size_t *len)
+{
+    u_char                      *buf;
+    size_t                       size;
+    ngx_http_prep_stats_copy_t   copy;
+
+    if (ngx_http_prep_stats_copy(z, &copy, 1, pool) != NGX_OK) {
+        return NULL;
+    }
+
+    size = ngx_http_prep_stats_bound(&copy);
+
+    buf = ngx_palloc(pool, size);
+    if (buf == NULL) {
+        return NULL;
+    }
+
+    *len = ngx_http_prep_stats_render(&copy, 0, buf, size);
+
+    return *len ? buf : NULL;
 }
 
 
@@ -847,7 +881,7 @@ ngx_http_prep_stats_migrate(ngx_http_prep_stats_zone_t *z,
         goto done;
     }
 
-    len = ngx_http_prep_stats_render(&copy, buf, size);
+    len = ngx_http_prep_stats_render(&copy, 1, buf, size);
 
     if (len == 0) {
         ngx_log_error(NGX_LOG_ALERT, log, 0,
@@ -988,7 +1022,7 @@ ngx_http_prep_stats_save_work(ngx_http_prep_stats_save_t *s)
         goto done;
     }
 
-    s->len = ngx_http_prep_stats_render(&copy, buf, size);
+    s->len = ngx_http_prep_stats_render(&copy, 1, buf, size);
 
     if (s->len == 0) {
         ngx_http_prep_stats_error(s->err, sizeof(s->err), 0,

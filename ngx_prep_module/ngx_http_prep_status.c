@@ -22,6 +22,7 @@
 
 #define NGX_HTTP_PREP_STATUS_JSON   0
 #define NGX_HTTP_PREP_STATUS_PROM   1
+#define NGX_HTTP_PREP_STATUS_STATE  2
 
 #define NGX_HTTP_PREP_ISO_LEN       sizeof("\"1970-01-01T00:00:00Z\"")
 
@@ -66,6 +67,7 @@ typedef struct {
 } ngx_http_prep_status_t;
 
 
+static ngx_int_t ngx_http_prep_status_state(ngx_http_request_t *r);
 static ngx_int_t ngx_http_prep_status_format(ngx_http_request_t *r,
     ngx_uint_t *format, ngx_uint_t *top);
 static ngx_int_t ngx_http_prep_status_collect(ngx_http_request_t *r,
@@ -122,14 +124,19 @@ ngx_http_prep_status_handler(ngx_http_request_t *r)
 
         b->last = ngx_cpymem(b->last,
                              "{\"error\":\"bad_request\",\"reason\":"
-                             "\"format must be json or prometheus, top a "
-                             "positive integer\"}" CRLF,
+                             "\"format must be json, prometheus or state, "
+                             "top a positive integer\"}" CRLF,
                              sizeof("{\"error\":\"bad_request\",\"reason\":"
-                                    "\"format must be json or prometheus, "
-                                    "top a positive integer\"}" CRLF) - 1);
+                                    "\"format must be json, prometheus or "
+                                    "state, top a positive integer\"}" CRLF)
+                             - 1);
 
         return ngx_http_prep_send_uncacheable(r, NGX_HTTP_BAD_REQUEST,
                                               "application/json", b);
+    }
+
+    if (format == NGX_HTTP_PREP_STATUS_STATE) {
+        return ngx_http_prep_status_state(r);
     }
 
     st = ngx_pcalloc(r->pool, sizeof(ngx_http_prep_status_t));
@@ -164,6 +171,46 @@ ngx_http_prep_status_handler(ngx_http_request_t *r)
 }
 
 
+/*
+ * ?format=state: the state file's bytes, built from a copy of the zone,
+ * so that prep-report --stats URL reads every origin with the decoder it
+ * uses for files (libprep/prep_stats_file.c).
+ */
+
+static ngx_int_t
+ngx_http_prep_status_state(ngx_http_request_t *r)
+{
+    u_char                           *data;
+    size_t                            len;
+    ngx_buf_t                        *b;
+    ngx_http_prep_stats_main_conf_t  *mcf;
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_prep_stats_module);
+
+    if (mcf->shm_zone == NULL) {
+        return NGX_HTTP_SERVICE_UNAVAILABLE;
+    }
+
+    data = ngx_http_prep_stats_state_bytes(mcf->shm_zone->data, r->pool,
+                                           &len);
+    if (data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->pos = data;
+    b->last = data + len;
+    b->memory = 1;
+
+    return ngx_http_prep_send_uncacheable(r, NGX_HTTP_OK,
+                                          "application/octet-stream", b);
+}
+
+
 static ngx_int_t
 ngx_http_prep_status_format(ngx_http_request_t *r, ngx_uint_t *format,
     ngx_uint_t *top)
@@ -195,6 +242,11 @@ ngx_http_prep_status_format(ngx_http_request_t *r, ngx_uint_t *format,
             && ngx_strncmp(value.data, "prometheus", 10) == 0)
         {
             *format = NGX_HTTP_PREP_STATUS_PROM;
+            return NGX_OK;
+        }
+
+        if (value.len == 5 && ngx_strncmp(value.data, "state", 5) == 0) {
+            *format = NGX_HTTP_PREP_STATUS_STATE;
             return NGX_OK;
         }
 
@@ -696,6 +748,10 @@ ngx_http_prep_status_json(ngx_http_request_t *r, ngx_http_prep_status_t *st)
         p = ngx_cpymem(p, "null", sizeof("null") - 1);
     }
 
+    /* cleared by a save that succeeds */
+    p = ngx_sprintf(p, ",\"last_save_failed\":%s",
+                    sh->last_error[0] ? "true" : "false");
+
     p = ngx_cpymem(p, ",\"last_error\":", sizeof(",\"last_error\":") - 1);
 
     if (sh->last_error[0]) {
@@ -786,6 +842,7 @@ ngx_http_prep_status_prom(ngx_http_request_t *r, ngx_http_prep_status_t *st)
                                     ngx_strlen(st->live.corte))
           + 2 * prep_prom_label_len((char *) st->live.corte_id,
                                     ngx_strlen(st->live.corte_id))
+          + prep_prom_label_len((char *) st->state.data, st->state.len)
           + 3 * NGX_HTTP_PREP_STATUS_LINE;
 
     for (i = 0; i < st->nrows; i++) {
@@ -941,6 +998,21 @@ ngx_http_prep_status_prom(ngx_http_request_t *r, ngx_http_prep_status_t *st)
                                 "When the state file was last saved (unix "
                                 "time, 0: never).");
     p = ngx_sprintf(p, "prep_state_last_save_seconds %uA\n", sh->last_save);
+
+    p = ngx_http_prep_prom_head(p, "prep_state_last_save_failed", "gauge",
+                                "1 when the last save of the state file "
+                                "failed.");
+    p = ngx_sprintf(p, "prep_state_last_save_failed %d\n",
+                    sh->last_error[0] ? 1 : 0);
+
+    p = ngx_http_prep_prom_head(p, "prep_state_info", "gauge",
+                                "Where the state file is saved (empty: "
+                                "memory only).");
+    p = ngx_cpymem(p, "prep_state_info{file=\"",
+                   sizeof("prep_state_info{file=\"") - 1);
+    p += prep_prom_label_escape((char *) p, (char *) st->state.data,
+                                st->state.len);
+    p = ngx_cpymem(p, "\"} 1\n", sizeof("\"} 1\n") - 1);
 
     b->last = p;
 

@@ -294,7 +294,8 @@ def test_prometheus_parses_and_agrees_with_json(stats_nginx, stats):
 
 
 def test_status_arguments(stats_nginx, stats):
-    inst = stats_nginx(state=None)
+    inst = stats_nginx(state=None, http="prep_stats_state off;")
+    inst.allow_log(r"\[warn\] .*prep_stats_state off")
     for i in range(5):
         inst.get(INDEX)
     inst.get(AVANCE)
