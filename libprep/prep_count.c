@@ -132,12 +132,26 @@ uint64_t
 prep_count_visitor(const uint8_t key[PREP_COUNT_VISITOR_KEY_LEN],
     int family, const void *addr, const char *ua, size_t ua_len)
 {
-    uint8_t   *p, buf[1 + 16 + 8];
-    uint64_t   h;
-
     /* the User-Agent hashed first: no copy, no length bound */
 
-    h = prep_siphash24(key, ua ? ua : "", ua ? ua_len : 0);
+    return prep_count_visitor_addr(key, family, addr,
+                                   prep_count_visitor_ua(key, ua, ua_len));
+}
+
+
+uint64_t
+prep_count_visitor_ua(const uint8_t key[PREP_COUNT_VISITOR_KEY_LEN],
+    const char *ua, size_t ua_len)
+{
+    return prep_siphash24(key, ua ? ua : "", ua ? ua_len : 0);
+}
+
+
+uint64_t
+prep_count_visitor_addr(const uint8_t key[PREP_COUNT_VISITOR_KEY_LEN],
+    int family, const void *addr, uint64_t ua_hash)
+{
+    uint8_t  *p, buf[1 + 16 + 8];
 
     p = buf;
     *p++ = (uint8_t) family;
@@ -153,8 +167,8 @@ prep_count_visitor(const uint8_t key[PREP_COUNT_VISITOR_KEY_LEN],
 
     /* unix sockets and the like: every client of one is one address */
 
-    memcpy(p, &h, sizeof(h));
-    p += sizeof(h);
+    memcpy(p, &ua_hash, sizeof(ua_hash));
+    p += sizeof(ua_hash);
 
     return prep_siphash24(key, buf, (size_t) (p - buf));
 }

@@ -91,6 +91,13 @@ unsigned prep_count_histogram_bin(uint64_t ms);
 uint64_t prep_count_visitor(const uint8_t key[PREP_COUNT_VISITOR_KEY_LEN],
     int family, const void *addr, const char *ua, size_t ua_len);
 
+/* the same in two steps, for callers that keep the User-Agent's hash */
+uint64_t prep_count_visitor_ua(const uint8_t key[PREP_COUNT_VISITOR_KEY_LEN],
+    const char *ua, size_t ua_len);
+uint64_t prep_count_visitor_addr(
+    const uint8_t key[PREP_COUNT_VISITOR_KEY_LEN], int family,
+    const void *addr, uint64_t ua_hash);
+
 
 /* a visitor's current visit, times in ms */
 typedef struct {
