@@ -124,6 +124,27 @@ $(BUILD)/asan/prep-ingest: $(INGEST_SRCS) $(INGEST_HDRS) $(LIBPREP_SRCS) \
 	$(CC) $(PREP_CPPFLAGS) -O1 -g $(SANITIZE) $(PREP_WARN) -o $@ \
 	    $(INGEST_SRCS) $(LIBPREP_SRCS) $(INGEST_LIBS)
 
+# prep-report's access-log side (report/log*.c, report/logs.c) and
+# prep-logs-dump, a test and benchmark tool that runs it alone
+LOGS_SRCS      = $(filter-out report/main.c,$(wildcard report/log*.c))
+LOGS_HDRS      = $(wildcard report/log*.h)
+LOGS_LIBS      = -lz -lm
+
+all: $(BUILD)/prep-logs-dump
+asan: $(BUILD)/asan/prep-logs-dump
+
+$(BUILD)/prep-logs-dump: tools/logs_dump.c $(LOGS_SRCS) $(LOGS_HDRS) \
+        $(LIBPREP_SRCS) $(LIBPREP_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(PREP_CPPFLAGS) -Ireport $(CFLAGS) $(PREP_WARN) -o $@ \
+	    tools/logs_dump.c $(LOGS_SRCS) $(LIBPREP_SRCS) $(LOGS_LIBS)
+
+$(BUILD)/asan/prep-logs-dump: tools/logs_dump.c $(LOGS_SRCS) $(LOGS_HDRS) \
+        $(LIBPREP_SRCS) $(LIBPREP_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(PREP_CPPFLAGS) -Ireport -O1 -g $(SANITIZE) $(PREP_WARN) -o $@ \
+	    tools/logs_dump.c $(LOGS_SRCS) $(LIBPREP_SRCS) $(LOGS_LIBS)
+
 # unit tests link the plain C they test; ingest objects other than main
 $(BUILD)/asan/test_%: tests/unit/test_%.c $(UNIT_UTIL) $(LIBPREP_SRCS) \
         $(LIBPREP_HDRS) $(INGEST_SRCS) $(INGEST_HDRS)
