@@ -247,9 +247,7 @@ log_reader_line(log_reader_t *r, char **line, size_t *len)
 {
     char    *p, *nl;
     size_t   n, scanned;
-    int      failed;
 
-    failed = 0;
     scanned = 0;
 
     for ( ;; ) {
@@ -262,12 +260,12 @@ log_reader_line(log_reader_t *r, char **line, size_t *len)
             r->start += (size_t) (nl - p) + 1;
             r->lineno++;
 
-            if (r->skipping) {
+            n = (size_t) (nl - p);
+
+            if (r->skipping || n > LOG_READ_LINE_MAX) {
                 r->skipping = 0;
                 return LOG_READ_LONG;
             }
-
-            n = (size_t) (nl - p);
 
             if (n > 0 && p[n - 1] == '\r') {
                 n--;
@@ -289,11 +287,11 @@ log_reader_line(log_reader_t *r, char **line, size_t *len)
             scanned = 0;
         }
 
-        if (r->eof || failed) {
+        if (r->eof || r->failed) {
             if (r->skipping) {
                 r->skipping = 0;
                 r->lineno++;
-                return failed ? LOG_READ_ERROR : LOG_READ_LONG;
+                return r->failed ? LOG_READ_ERROR : LOG_READ_LONG;
             }
 
             if (n > 0) {
@@ -302,8 +300,12 @@ log_reader_line(log_reader_t *r, char **line, size_t *len)
                 r->lineno++;
 
                 /* a cut gzip file's last line is cut too: not a line */
-                if (failed) {
+                if (r->failed) {
                     return LOG_READ_ERROR;
+                }
+
+                if (n > LOG_READ_LINE_MAX) {
+                    return LOG_READ_LONG;
                 }
 
                 p[n] = '\0';
@@ -313,13 +315,13 @@ log_reader_line(log_reader_t *r, char **line, size_t *len)
                 return LOG_READ_LINE;
             }
 
-            return failed ? LOG_READ_ERROR : LOG_READ_EOF;
+            return r->failed ? LOG_READ_ERROR : LOG_READ_EOF;
         }
 
         /* the data moves to the start of buf: scanned stays valid */
 
         if (log_reader_fill(r) != 0) {
-            failed = 1;
+            r->failed = 1;
         }
     }
 }

@@ -38,6 +38,7 @@ typedef struct {
     size_t          end;            /* of the data in buf */
     int             eof;            /* no more data to read */
     int             skipping;       /* inside a line too long */
+    int             failed;         /* a read or inflate error: r->err */
 
     uint64_t        lineno;
     uint64_t        bytes_in;       /* of the file, as read */
