@@ -8,7 +8,8 @@
  *   prep-logs-dump [--json-fields MAP] [--from MS] [--to MS]
  *                  [--gmtoff MIN] [--session-timeout MS]
  *                  [--bots FILE [--bots-replace]] [--snapshot FILE]
- *                  [--progress] [--no-rows] FORMAT:PATH ...
+ *                  [--pages TYPE,...] [--progress] [--no-rows]
+ *                  FORMAT:PATH ...
  */
 
 
@@ -95,6 +96,9 @@ main(int argc, char **argv)
     const log_count_t    *c;
     prep_logs_summary_t  *sum;
     int64_t               from, to;
+    char                 *q;
+    size_t                npages;
+    prep_count_type_t     pages[16];
 
     l = prep_logs_new();
     sum = malloc(sizeof(prep_logs_summary_t));
@@ -109,6 +113,7 @@ main(int argc, char **argv)
     bots = NULL;
     replace = 0;
     rows = 1;
+    npages = 0;
 
     for (i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--json-fields") == 0 && i + 1 < argc) {
@@ -142,6 +147,17 @@ main(int argc, char **argv)
             if (prep_logs_snapshot(l, argv[++i], err, sizeof(err))) {
                 goto failed;
             }
+
+        } else if (strcmp(argv[i], "--pages") == 0 && i + 1 < argc) {
+            /* comma-separated content types */
+            for (q = strtok(argv[++i], ","); q && npages < 16;
+                 q = strtok(NULL, ","))
+            {
+                pages[npages].type = q;
+                pages[npages++].len = strlen(q);
+            }
+
+            prep_logs_pages(l, pages, npages);
 
         } else if (strcmp(argv[i], "--progress") == 0) {
             prep_logs_progress(l, 1);
