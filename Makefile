@@ -47,7 +47,7 @@ DEPS = gcc make pkg-config nginx nginx-dev libarchive-dev libssl-dev \
        python3-pytest \
        curl openssh-server openssh-client rsync wrk openssl strace \
        iproute2 procps clang libclang-rt-14-dev man-db time \
-       goaccess python3-prometheus-client libfaketime
+       goaccess python3-prometheus-client libfaketime awstats
 
 MOD_DIR        = $(BUILD)/nginx
 MOD_SO         = $(BUILD)/ngx_http_prep_module.so
