@@ -145,6 +145,14 @@ $(BUILD)/asan/prep-logs-dump: tools/logs_dump.c $(LOGS_SRCS) $(LOGS_HDRS) \
 	$(CC) $(PREP_CPPFLAGS) -Ireport -O1 -g $(SANITIZE) $(PREP_WARN) -o $@ \
 	    tools/logs_dump.c $(LOGS_SRCS) $(LIBPREP_SRCS) $(LOGS_LIBS)
 
+# the log parsers' unit tests link report/log*.c too
+$(BUILD)/asan/test_logs: tests/unit/test_logs.c $(LOGS_SRCS) $(LOGS_HDRS) \
+        $(LIBPREP_SRCS) $(LIBPREP_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(PREP_CPPFLAGS) -Ireport -O1 -g $(SANITIZE) $(PREP_WARN) \
+	    -Wno-missing-prototypes -o $@ $< $(LOGS_SRCS) $(LIBPREP_SRCS) \
+	    -lcmocka $(LOGS_LIBS)
+
 # unit tests link the plain C they test; ingest objects other than main
 $(BUILD)/asan/test_%: tests/unit/test_%.c $(UNIT_UTIL) $(LIBPREP_SRCS) \
         $(LIBPREP_HDRS) $(INGEST_SRCS) $(INGEST_HDRS)
