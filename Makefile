@@ -124,9 +124,10 @@ $(BUILD)/asan/prep-ingest: $(INGEST_SRCS) $(INGEST_HDRS) $(LIBPREP_SRCS) \
 	$(CC) $(PREP_CPPFLAGS) -O1 -g $(SANITIZE) $(PREP_WARN) -o $@ \
 	    $(INGEST_SRCS) $(LIBPREP_SRCS) $(INGEST_LIBS)
 
-# prep-report's access-log side (report/log*.c, report/logs.c) and
+# prep-report's access-log side (report/log*.c but logs_hook.c, which
+# is prep-report's glue and needs its report.h, and report/logs.c) and
 # prep-logs-dump, a test and benchmark tool that runs it alone
-LOGS_SRCS      = $(filter-out report/main.c,$(wildcard report/log*.c))
+LOGS_SRCS      = $(filter-out report/logs_hook.c,$(wildcard report/log*.c))
 LOGS_HDRS      = $(wildcard report/log*.h)
 LOGS_LIBS      = -lz -lm
 
