@@ -129,7 +129,7 @@ $(BUILD)/asan/prep-ingest: $(INGEST_SRCS) $(INGEST_HDRS) $(LIBPREP_SRCS) \
 # prep-logs-dump, a test and benchmark tool that runs it alone
 LOGS_SRCS      = $(filter-out report/logs_hook.c,$(wildcard report/log*.c))
 LOGS_HDRS      = $(wildcard report/log*.h)
-LOGS_LIBS      = -lz -lm
+LOGS_LIBS      = -lz -lcrypto -lm
 
 all: $(BUILD)/prep-logs-dump
 asan: $(BUILD)/asan/prep-logs-dump

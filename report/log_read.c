@@ -15,6 +15,7 @@
 #include "log_read.h"
 
 
+static void log_reader_hex(log_reader_t *r);
 static ssize_t log_reader_raw(log_reader_t *r, void *buf, size_t size);
 static int log_reader_fill(log_reader_t *r);
 static int log_reader_inflate(log_reader_t *r, char *out, size_t size,
@@ -22,7 +23,7 @@ static int log_reader_inflate(log_reader_t *r, char *out, size_t size,
 
 
 int
-log_reader_open(log_reader_t *r, const char *path, char *err,
+log_reader_open(log_reader_t *r, const char *path, int hash, char *err,
     size_t errlen)
 {
     ssize_t        n;
@@ -47,6 +48,18 @@ log_reader_open(log_reader_t *r, const char *path, char *err,
         snprintf(err, errlen, "%s: out of memory", path);
         log_reader_close(r);
         return -1;
+    }
+
+    if (hash) {
+        r->sha = EVP_MD_CTX_new();
+
+        if (r->sha == NULL
+            || EVP_DigestInit_ex(r->sha, EVP_sha256(), NULL) != 1)
+        {
+            snprintf(err, errlen, "%s: SHA-256: out of memory", path);
+            log_reader_close(r);
+            return -1;
+        }
     }
 
     n = pread(r->fd, magic, 2, 0);
@@ -85,6 +98,29 @@ log_reader_close(log_reader_t *r)
     free(r->in);
     r->buf = NULL;
     r->in = NULL;
+
+    if (r->sha) {
+        EVP_MD_CTX_free(r->sha);
+        r->sha = NULL;
+    }
+}
+
+
+static void
+log_reader_hex(log_reader_t *r)
+{
+    unsigned       i, len;
+    unsigned char  md[EVP_MAX_MD_SIZE];
+
+    if (EVP_DigestFinal_ex(r->sha, md, &len) != 1) {
+        return;
+    }
+
+    for (i = 0; i < len && i < 32; i++) {
+        snprintf(r->sha256 + 2 * i, 3, "%02x", md[i]);
+    }
+
+    r->hashed = 1;
 }
 
 
@@ -104,6 +140,14 @@ log_reader_raw(log_reader_t *r, void *buf, size_t size)
     }
 
     r->bytes_in += (uint64_t) n;
+
+    if (r->sha && n > 0) {
+        (void) EVP_DigestUpdate(r->sha, buf, (size_t) n);
+    }
+
+    if (r->sha && n == 0 && !r->hashed) {
+        log_reader_hex(r);
+    }
 
     return n;
 }

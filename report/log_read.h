@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <zlib.h>
+#include <openssl/evp.h>
 
 
 #define LOG_READ_LINE_MAX   (64 * 1024)     /* longer lines are malformed */
@@ -43,6 +44,11 @@ typedef struct {
     uint64_t        lineno;
     uint64_t        bytes_in;       /* of the file, as read */
     char            err[LOG_READ_ERR];
+
+    /* the SHA-256 of the file's bytes, when asked for */
+    EVP_MD_CTX     *sha;
+    int             hashed;         /* sha256 is the whole file's */
+    char            sha256[65];
 } log_reader_t;
 
 
@@ -52,8 +58,8 @@ typedef struct {
 #define LOG_READ_LONG    -2      /* a line too long, skipped; r->lineno */
 
 
-/* 0, or -1 with the reason in err */
-int log_reader_open(log_reader_t *r, const char *path, char *err,
+/* 0, or -1 with the reason in err; hash: SHA-256 the file as it is read */
+int log_reader_open(log_reader_t *r, const char *path, int hash, char *err,
     size_t errlen);
 
 /*

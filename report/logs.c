@@ -24,12 +24,7 @@
 #define LOG_PROGRESS_EVERY (1u << 20)
 
 
-typedef struct {
-    char           *path;
-    int             format;
-    int64_t         first_ms;       /* of its first record */
-    int             empty;          /* no record: counted while peeking */
-} log_file_t;
+typedef prep_logs_file_t  log_file_t;
 
 
 typedef struct {
@@ -52,6 +47,7 @@ struct prep_logs_s {
     int64_t               from_ms;
     int64_t               to_ms;
     int                   progress;
+    int                   hash;
     double                started;
 
     prep_bots_t          *bots;
@@ -432,6 +428,22 @@ prep_logs_progress(prep_logs_t *l, int on)
 }
 
 
+void
+prep_logs_hash(prep_logs_t *l, int on)
+{
+    l->hash = on;
+}
+
+
+const prep_logs_file_t *
+prep_logs_files(const prep_logs_t *l, size_t *n)
+{
+    *n = l->nfiles;
+
+    return l->files;
+}
+
+
 const log_count_t *
 prep_logs_counts(const prep_logs_t *l)
 {
@@ -496,7 +508,7 @@ log_progress(prep_logs_t *l, size_t done, int last)
 
 
 static int
-log_open(prep_logs_t *l, log_open_t *o, log_file_t *f)
+log_open(prep_logs_t *l, log_open_t *o, log_file_t *f, int hash)
 {
     char  err[LOG_READ_ERR];
 
@@ -510,7 +522,9 @@ log_open(prep_logs_t *l, log_open_t *o, log_file_t *f)
         return -1;
     }
 
-    if (log_reader_open(&o->s.reader, f->path, err, sizeof(err)) != 0) {
+    if (log_reader_open(&o->s.reader, f->path, hash, err, sizeof(err))
+        != 0)
+    {
         free(o->s.scratch);
         o->s.scratch = NULL;
         log_error(l, err);
@@ -526,6 +540,13 @@ log_open(prep_logs_t *l, log_open_t *o, log_file_t *f)
 static void
 log_close(log_open_t *o)
 {
+    if (o->s.reader.hashed) {
+        memcpy(o->file->sha256, o->s.reader.sha256, 65);
+    }
+
+    o->file->bytes = o->s.reader.bytes_in;
+    o->file->lines = o->s.reader.lineno;
+
     log_reader_close(&o->s.reader);
     free(o->s.scratch);
     o->s.scratch = NULL;
@@ -677,6 +698,7 @@ log_count_rec(prep_logs_t *l, log_open_t *o)
     }
 
     l->sum->records++;
+    o->file->records++;
 
     if (log_count_add(&l->count, &o->rec) != 0) {
         return -1;
@@ -691,7 +713,8 @@ prep_logs_run(prep_logs_t *l, prep_logs_summary_t *sum, char *err,
     size_t errlen)
 {
     int          rc;
-    size_t       i, next, nheap;
+    char        *line;
+    size_t       i, next, nheap, len;
     log_open_t   peek, **heap, *o;
     log_file_t  *f;
 
@@ -716,7 +739,7 @@ prep_logs_run(prep_logs_t *l, prep_logs_summary_t *sum, char *err,
     for (i = 0; i < l->nfiles; i++) {
         f = &l->files[i];
 
-        if (log_open(l, &peek, f) != 0) {
+        if (log_open(l, &peek, f, 0) != 0) {
             f->empty = 1;
             f->first_ms = INT64_MAX;
             continue;
@@ -724,6 +747,9 @@ prep_logs_run(prep_logs_t *l, prep_logs_summary_t *sum, char *err,
 
         if (log_next(l, &peek, 1)) {
             f->first_ms = peek.rec.ms;
+            log_reader_close(&peek.s.reader);
+            free(peek.s.scratch);
+            continue;
 
         } else {
             /* nothing to count: its lines and errors, counted now */
@@ -731,8 +757,15 @@ prep_logs_run(prep_logs_t *l, prep_logs_summary_t *sum, char *err,
             f->empty = 1;
             f->first_ms = INT64_MAX;
 
-            if (log_open(l, &peek, f) == 0) {
+            if (log_open(l, &peek, f, l->hash) == 0) {
                 (void) log_next(l, &peek, 0);
+
+                /* the hash wants the whole file */
+                while (log_reader_line(&peek.s.reader, &line, &len)
+                       == LOG_READ_LINE)
+                {
+                    /* void */
+                }
             }
         }
 
@@ -769,7 +802,7 @@ prep_logs_run(prep_logs_t *l, prep_logs_summary_t *sum, char *err,
                 break;
             }
 
-            if (log_open(l, o, f) != 0) {
+            if (log_open(l, o, f, l->hash) != 0) {
                 free(o);
                 continue;
             }

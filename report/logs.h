@@ -62,6 +62,19 @@ typedef struct {
 } prep_logs_summary_t;
 
 
+/* a file read, in the order read (by its first record's time) */
+typedef struct {
+    char                *path;
+    int                  format;
+    int64_t              first_ms;          /* of its first record */
+    int                  empty;             /* no record in it */
+    char                 sha256[65];        /* "" unless hashed whole */
+    uint64_t             bytes;             /* read */
+    uint64_t             lines;
+    uint64_t             records;           /* counted */
+} prep_logs_file_t;
+
+
 typedef struct prep_logs_s  prep_logs_t;
 
 
@@ -104,6 +117,12 @@ void prep_logs_progress(prep_logs_t *l, int on);
  */
 int prep_logs_run(prep_logs_t *l, prep_logs_summary_t *sum, char *err,
     size_t errlen);
+
+/* SHA-256 every file as it is read (for the methodology); off: faster */
+void prep_logs_hash(prep_logs_t *l, int on);
+
+/* the files, after prep_logs_run() */
+const prep_logs_file_t *prep_logs_files(const prep_logs_t *l, size_t *n);
 
 /* the counts, after prep_logs_run() */
 const log_count_t *prep_logs_counts(const prep_logs_t *l);

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <openssl/evp.h>
 
 #include "prep_hll.h"
 #include "report.h"
@@ -26,11 +27,76 @@ static prep_logs_t          *rpt_logs;
 static prep_logs_summary_t   rpt_logs_sum;
 
 
+/*
+ * OUT/registros.sha256: every log file read and its SHA-256, in the
+ * format of sha256sum (so "sha256sum -c" checks them); *hex is the
+ * SHA-256 of that list, for a --log that named a directory.
+ */
+
+static int
+rpt_logs_manifest(rpt_t *r, char hex[65], char *err, size_t errlen)
+{
+    FILE                    *f;
+    char                     path[4096], line[8192];
+    size_t                   i, n;
+    unsigned                 k, len;
+    EVP_MD_CTX              *sha;
+    unsigned char            md[EVP_MAX_MD_SIZE];
+    const prep_logs_file_t  *files;
+
+    snprintf(path, sizeof(path), "%s/registros.sha256", r->opts->out);
+
+    f = fopen(path, "w");
+    sha = EVP_MD_CTX_new();
+
+    if (f == NULL || sha == NULL
+        || EVP_DigestInit_ex(sha, EVP_sha256(), NULL) != 1)
+    {
+        snprintf(err, errlen, "%s: cannot write", path);
+        if (f) {
+            fclose(f);
+        }
+        EVP_MD_CTX_free(sha);
+        return -1;
+    }
+
+    files = prep_logs_files(rpt_logs, &n);
+
+    for (i = 0; i < n; i++) {
+        snprintf(line, sizeof(line), "%s  %s\n",
+                 files[i].sha256[0] ? files[i].sha256
+                                    : "(no leído entero)",
+                 files[i].path);
+        fputs(line, f);
+        (void) EVP_DigestUpdate(sha, line, strlen(line));
+    }
+
+    len = 0;
+    (void) EVP_DigestFinal_ex(sha, md, &len);
+    EVP_MD_CTX_free(sha);
+
+    for (k = 0; k < len && k < 32; k++) {
+        snprintf(hex + 2 * k, 3, "%02x", md[k]);
+    }
+
+    if (fclose(f) != 0) {
+        snprintf(err, errlen, "%s: write failed", path);
+        return -1;
+    }
+
+    return 0;
+}
+
+
 int
 rpt_logs_load(rpt_t *r, char *err, size_t errlen)
 {
-    int            i, gmtoff;
-    rpt_source_t  *src;
+    int                      i, gmtoff;
+    char                     manifest[65];
+    size_t                   k, nfiles;
+    const char              *path;
+    rpt_source_t            *src;
+    const prep_logs_file_t  *files;
 
     if (r->opts->nlogs == 0) {
         return 0;
@@ -71,10 +137,17 @@ rpt_logs_load(rpt_t *r, char *err, size_t errlen)
                     r->opts->have_from ? r->opts->from * 1000 : INT64_MIN,
                     r->opts->have_to ? r->opts->to * 1000 : INT64_MAX);
     prep_logs_progress(rpt_logs, 1);
+    prep_logs_hash(rpt_logs, 1);
 
     if (prep_logs_run(rpt_logs, &rpt_logs_sum, err, errlen) != 0) {
         return -1;
     }
+
+    if (rpt_logs_manifest(r, manifest, err, errlen) != 0) {
+        return -1;
+    }
+
+    files = prep_logs_files(rpt_logs, &nfiles);
 
     for (i = 0; i < r->opts->nlogs; i++) {
         if (r->nsources == (int) (sizeof(r->sources)
@@ -90,6 +163,18 @@ rpt_logs_load(rpt_t *r, char *err, size_t errlen)
         src->gmtoff = gmtoff;
         snprintf(src->input, sizeof(src->input), "%s", r->opts->logs[i]);
         snprintf(src->name, sizeof(src->name), "%s", r->opts->logs[i]);
+
+        /* a file: its own SHA-256; a directory: that of the list */
+        path = strchr(r->opts->logs[i], ':') + 1;
+        snprintf(src->sha256, sizeof(src->sha256), "%s", manifest);
+
+        for (k = 0; k < nfiles; k++) {
+            if (strcmp(files[k].path, path) == 0) {
+                snprintf(src->sha256, sizeof(src->sha256), "%s",
+                         files[k].sha256);
+                src->size = files[k].bytes;
+            }
+        }
     }
 
     /* the figures of all logs together: on the first log's source */

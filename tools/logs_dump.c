@@ -8,7 +8,7 @@
  *   prep-logs-dump [--json-fields MAP] [--from MS] [--to MS]
  *                  [--gmtoff MIN] [--session-timeout MS]
  *                  [--bots FILE [--bots-replace]] [--snapshot FILE]
- *                  [--pages TYPE,...] [--progress] [--no-rows]
+ *                  [--pages TYPE,...] [--sha256] [--progress] [--no-rows]
  *                  FORMAT:PATH ...
  */
 
@@ -99,6 +99,8 @@ main(int argc, char **argv)
     char                 *q;
     size_t                npages;
     prep_count_type_t     pages[16];
+    size_t                nfiles;
+    const prep_logs_file_t  *files;
 
     l = prep_logs_new();
     sum = malloc(sizeof(prep_logs_summary_t));
@@ -161,6 +163,9 @@ main(int argc, char **argv)
 
         } else if (strcmp(argv[i], "--progress") == 0) {
             prep_logs_progress(l, 1);
+
+        } else if (strcmp(argv[i], "--sha256") == 0) {
+            prep_logs_hash(l, 1);
 
         } else if (strcmp(argv[i], "--no-rows") == 0) {
             rows = 0;
@@ -274,7 +279,22 @@ main(int argc, char **argv)
         dump_str(sum->errors[k], strlen(sum->errors[k]));
     }
 
-    printf("],\"nerrors\":%llu}}\n", (unsigned long long) sum->nerrors);
+    printf("],\"nerrors\":%llu},\"files\":[",
+           (unsigned long long) sum->nerrors);
+
+    files = prep_logs_files(l, &nfiles);
+
+    for (k = 0; k < nfiles; k++) {
+        printf("%s{\"path\":", k ? "," : "");
+        dump_str(files[k].path, strlen(files[k].path));
+        printf(",\"sha256\":\"%s\",\"bytes\":%llu,\"lines\":%llu,"
+               "\"records\":%llu}", files[k].sha256,
+               (unsigned long long) files[k].bytes,
+               (unsigned long long) files[k].lines,
+               (unsigned long long) files[k].records);
+    }
+
+    printf("]}\n");
 
     prep_logs_free(l);
     free(sum);

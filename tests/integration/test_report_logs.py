@@ -124,9 +124,18 @@ def test_cloudfront_files_in_any_order(traffic, logs, tmp_path):
     the window of disorder away from sorted: the same visits."""
     files = sorted((logs / "cf").iterdir(), reverse=True)
     out = dump(*["cloudfront:%s" % p for p in files])
-    ref = dump("cloudfront:%s" % (logs / "cf"))
+    ref = dump("--sha256", "cloudfront:%s" % (logs / "cf"))
     assert figures(out) == figures(ref)
     assert out["summary"]["files"] == len(files)
+
+    # every file's SHA-256, for the methodology; read in time order
+    import hashlib
+    got = {f["path"]: f["sha256"] for f in ref["files"]}
+    assert got == {str(p): hashlib.sha256(p.read_bytes()).hexdigest()
+                   for p in files}
+    firsts = [f["records"] for f in ref["files"]]
+    assert sum(firsts) == len(traffic)
+    assert all(f["sha256"] == "" for f in out["files"])
 
 
 def test_bad_lines_counted_never_fatal(traffic, tmp_path):

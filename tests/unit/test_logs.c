@@ -330,7 +330,7 @@ test_reader(void **state)
     assert_true(mkstemp(path) >= 0);
     write_file(path, text, strlen(text));
 
-    assert_int_equal(log_reader_open(&r, path, err, sizeof(err)), 0);
+    assert_int_equal(log_reader_open(&r, path, 1, err, sizeof(err)), 0);
     assert_int_equal(log_reader_line(&r, &line, &len), LOG_READ_LINE);
     assert_string_equal(line, "one");
     assert_int_equal(log_reader_line(&r, &line, &len), LOG_READ_LINE);
@@ -338,6 +338,10 @@ test_reader(void **state)
     assert_int_equal(log_reader_line(&r, &line, &len), LOG_READ_LINE);
     assert_string_equal(line, "three");
     assert_int_equal(log_reader_line(&r, &line, &len), LOG_READ_EOF);
+    assert_true(r.hashed);
+    /* sha256sum of "one\r\ntwo\nthree" */
+    assert_string_equal(r.sha256, "a001fb8bcb239ae11063f9bc9096e8aa"
+                                  "395c93249e3d465fd1e24de35ba88f55");
     log_reader_close(&r);
 
     /* gzip, then cut in the middle */
@@ -353,7 +357,7 @@ test_reader(void **state)
     fclose(f);
     assert_true(glen > 100 && glen < sizeof(gzbuf));
 
-    assert_int_equal(log_reader_open(&r, path, err, sizeof(err)), 0);
+    assert_int_equal(log_reader_open(&r, path, 1, err, sizeof(err)), 0);
     for (n = 0; (rc = log_reader_line(&r, &line, &len)) == LOG_READ_LINE;
          n++)
     {
@@ -364,7 +368,7 @@ test_reader(void **state)
     log_reader_close(&r);
 
     write_file(path, gzbuf, glen - 20);
-    assert_int_equal(log_reader_open(&r, path, err, sizeof(err)), 0);
+    assert_int_equal(log_reader_open(&r, path, 1, err, sizeof(err)), 0);
     for (n = 0; (rc = log_reader_line(&r, &line, &len)) == LOG_READ_LINE;
          n++)
     {
@@ -377,7 +381,7 @@ test_reader(void **state)
     log_reader_close(&r);
 
     unlink(path);
-    assert_int_equal(log_reader_open(&r, path, err, sizeof(err)), -1);
+    assert_int_equal(log_reader_open(&r, path, 1, err, sizeof(err)), -1);
     assert_non_null(strstr(err, path));
 }
 
