@@ -512,9 +512,27 @@ log_parse_json(log_stream_t *s, char *line, size_t len, log_rec_t *r,
         return LOG_PARSE_BAD;
     }
 
+    k = val[i];
+    kn = vn[i];
+
+    /* "https://host/path" and Akamai's "path" without its "/" */
+
+    if (kn > 8 && (memcmp(k, "http://", 7) == 0
+                   || memcmp(k, "https://", 8) == 0))
+    {
+        ve = memchr(k + 8, '/', kn - 8);
+        kn = ve ? (size_t) (k + kn - ve) : 0;
+        k = ve ? ve : k;
+    }
+
     r->path = out;
-    r->path_len = log_uri_path(out, val[i], vn[i]);
-    out += r->path_len;
+
+    if (kn > 0 && k[0] != '/') {
+        *out++ = '/';
+    }
+
+    out += log_uri_path(out, k, kn);
+    r->path_len = (size_t) (out - r->path);
 
     i = LOG_F_UA;
     r->ua = val[i] && isstr[i] ? val[i] : NULL;

@@ -212,7 +212,7 @@ def test_json_field_map(traffic, tmp_path):
         for r in traffic:
             f.write(json.dumps({
                 "reqTimeSec": "%d.%03d" % (r["t"], 0), "cliIP": r["ip"],
-                "UA": r["ua"], "reqPath": r["path"],
+                "UA": r["ua"], "reqPath": r["path"][1:],
                 "statusCode": str(r["status"]), "bytes": str(r["bytes"]),
                 "cacheStatus": "1" if r["cache"] == "Hit" else "0"}) + "\n")
     out = dump("--json-fields", "time=reqTimeSec,ip=cliIP,ua=UA,"
