@@ -47,7 +47,7 @@ DEPS = gcc make pkg-config nginx nginx-dev libarchive-dev libssl-dev \
        python3-pytest \
        curl openssh-server openssh-client rsync wrk openssl strace \
        iproute2 procps clang libclang-rt-14-dev man-db time \
-       goaccess python3-prometheus-client libfaketime
+       goaccess python3-prometheus-client libfaketime awstats
 
 MOD_DIR        = $(BUILD)/nginx
 MOD_SO         = $(BUILD)/ngx_http_prep_module.so
@@ -123,6 +123,36 @@ $(BUILD)/asan/prep-ingest: $(INGEST_SRCS) $(INGEST_HDRS) $(LIBPREP_SRCS) \
 	@mkdir -p $(@D)
 	$(CC) $(PREP_CPPFLAGS) -O1 -g $(SANITIZE) $(PREP_WARN) -o $@ \
 	    $(INGEST_SRCS) $(LIBPREP_SRCS) $(INGEST_LIBS)
+
+# prep-report's access-log side (report/log*.c but logs_hook.c, which
+# is prep-report's glue and needs its report.h, and report/logs.c) and
+# prep-logs-dump, a test and benchmark tool that runs it alone
+LOGS_SRCS      = $(filter-out report/logs_hook.c,$(wildcard report/log*.c))
+LOGS_HDRS      = $(wildcard report/log*.h)
+LOGS_LIBS      = -lz -lcrypto -lm
+
+all: $(BUILD)/prep-logs-dump
+asan: $(BUILD)/asan/prep-logs-dump
+
+$(BUILD)/prep-logs-dump: tools/logs_dump.c $(LOGS_SRCS) $(LOGS_HDRS) \
+        $(LIBPREP_SRCS) $(LIBPREP_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(PREP_CPPFLAGS) -Ireport $(CFLAGS) $(PREP_WARN) -o $@ \
+	    tools/logs_dump.c $(LOGS_SRCS) $(LIBPREP_SRCS) $(LOGS_LIBS)
+
+$(BUILD)/asan/prep-logs-dump: tools/logs_dump.c $(LOGS_SRCS) $(LOGS_HDRS) \
+        $(LIBPREP_SRCS) $(LIBPREP_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(PREP_CPPFLAGS) -Ireport -O1 -g $(SANITIZE) $(PREP_WARN) -o $@ \
+	    tools/logs_dump.c $(LOGS_SRCS) $(LIBPREP_SRCS) $(LOGS_LIBS)
+
+# the log parsers' unit tests link report/log*.c too
+$(BUILD)/asan/test_logs: tests/unit/test_logs.c $(LOGS_SRCS) $(LOGS_HDRS) \
+        $(LIBPREP_SRCS) $(LIBPREP_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(PREP_CPPFLAGS) -Ireport -O1 -g $(SANITIZE) $(PREP_WARN) \
+	    -Wno-missing-prototypes -o $@ $< $(LOGS_SRCS) $(LIBPREP_SRCS) \
+	    -lcmocka $(LOGS_LIBS)
 
 # unit tests link the plain C they test; ingest objects other than main
 $(BUILD)/asan/test_%: tests/unit/test_%.c $(UNIT_UTIL) $(LIBPREP_SRCS) \
