@@ -29,6 +29,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "prep_bots.h"
 #include "prep_hll.h"
 #include "prep_state.h"
 
@@ -78,7 +79,11 @@ typedef struct {
     ngx_atomic_t                  bytes;
     ngx_atomic_t                  visitors;
     ngx_atomic_t                  visits;
+    ngx_atomic_t                  bot_hits;        /* apart from hits */
 } ngx_http_prep_period_t;
+
+/* the fields of a period in a state file of version 1 */
+#define NGX_HTTP_PREP_PERIOD_FIELDS_V1    6
 
 #define NGX_HTTP_PREP_PERIOD_FIELDS                                          \
     (sizeof(ngx_http_prep_period_t) / sizeof(ngx_atomic_t))
@@ -124,6 +129,11 @@ typedef struct {
 
     /* hits of snapshot paths that found no free row */
     ngx_atomic_t                  unlisted;
+
+    /* requests of robots (prep_stats_bots): never hits, pages, visitors
+     * or visits */
+    ngx_atomic_t                  bot_hits;
+    ngx_atomic_t                  bot_bytes;
 } ngx_http_prep_counters_t;
 
 #define NGX_HTTP_PREP_COUNTERS                                               \
@@ -250,6 +260,9 @@ typedef struct {
     ngx_str_t                     state;
     ngx_str_t                     thread_pool;     /* empty: in line */
     ngx_flag_t                    state_off;       /* prep_stats_state off */
+    prep_bots_t                  *bots;            /* malloc'd, freed with
+                                                      the cycle's pool */
+    ngx_flag_t                    bots_replace;
     ngx_flag_t                    status;          /* a prep_status used */
 } ngx_http_prep_stats_main_conf_t;
 
@@ -272,6 +285,8 @@ typedef struct {
 
 typedef struct {
     uint64_t                      visitor;
+    unsigned                      bot_known:1;
+    unsigned                      bot:1;
     unsigned                      hashed:1;
     unsigned                      touched:1;
     unsigned                      counted:1;

@@ -45,6 +45,10 @@ static void ngx_http_prep_stats_hash(ngx_http_request_t *r,
     ngx_http_prep_stats_zone_t *z, ngx_http_prep_stats_ctx_t *ctx);
 static void ngx_http_prep_stats_visit(ngx_http_request_t *r,
     ngx_http_prep_stats_zone_t *z, ngx_http_prep_stats_ctx_t *ctx);
+static ngx_uint_t ngx_http_prep_stats_is_bot(ngx_http_request_t *r,
+    ngx_http_prep_stats_ctx_t *ctx);
+static void ngx_http_prep_stats_count_bot(ngx_http_request_t *r,
+    ngx_http_prep_stats_zone_t *z);
 static ngx_uint_t ngx_http_prep_stats_is_page(
     ngx_http_prep_stats_loc_conf_t *lcf, u_char *type, size_t len);
 static ngx_int_t ngx_http_prep_stats_visitor_variable(ngx_http_request_t *r,
@@ -127,6 +131,11 @@ ngx_http_prep_stats_log_handler(ngx_http_request_t *r)
     ctx->counted = 1;
 
     sh = z->sh;
+
+    if (ngx_http_prep_stats_is_bot(r, ctx)) {
+        ngx_http_prep_stats_count_bot(r, z);
+        return NGX_DECLINED;
+    }
 
     if (!ctx->touched) {
         if (!ctx->hashed) {
@@ -248,6 +257,73 @@ ngx_http_prep_stats_log_handler(ngx_http_request_t *r)
     }
 
     return NGX_DECLINED;
+}
+
+
+/* whether the User-Agent is a robot's (prep_stats_bots), once a request */
+
+static ngx_uint_t
+ngx_http_prep_stats_is_bot(ngx_http_request_t *r,
+    ngx_http_prep_stats_ctx_t *ctx)
+{
+    ngx_str_t                        *ua;
+    ngx_http_prep_stats_main_conf_t  *mcf;
+
+    if (!ctx->bot_known) {
+        ctx->bot_known = 1;
+
+        mcf = ngx_http_get_module_main_conf(r, ngx_http_prep_stats_module);
+
+        if (mcf->bots && r->headers_in.user_agent) {
+            ua = &r->headers_in.user_agent->value;
+            ctx->bot = prep_bots_match(mcf->bots, (char *) ua->data,
+                                       ua->len) ? 1 : 0;
+        }
+    }
+
+    return ctx->bot;
+}
+
+
+/* a robot's request: its hits and bytes apart, in the totals and periods */
+
+static void
+ngx_http_prep_stats_count_bot(ngx_http_request_t *r,
+    ngx_http_prep_stats_zone_t *z)
+{
+    off_t                      bytes;
+    ngx_time_t                *tp;
+    ngx_http_prep_period_t    *p;
+    ngx_http_prep_stats_sh_t  *sh;
+
+    sh = z->sh;
+
+    bytes = r->connection->sent - r->header_size;
+
+    if (bytes < 0) {
+        bytes = 0;
+    }
+
+    (void) ngx_atomic_fetch_add(&sh->c.bot_hits, 1);
+    (void) ngx_atomic_fetch_add(&sh->c.bot_bytes, bytes);
+
+    tp = ngx_timeofday();
+
+    p = ngx_http_prep_stats_period(z, sh->buckets,
+                                   NGX_HTTP_PREP_STATS_BUCKETS,
+                                   ngx_http_prep_stats_bucket_id(tp->sec));
+
+    if (p) {
+        (void) ngx_atomic_fetch_add(&p->bot_hits, 1);
+    }
+
+    p = ngx_http_prep_stats_period(z, sh->days, NGX_HTTP_PREP_STATS_DAYS,
+                                   ngx_http_prep_stats_day_id(tp->sec,
+                                                              tp->gmtoff));
+
+    if (p) {
+        (void) ngx_atomic_fetch_add(&p->bot_hits, 1);
+    }
 }
 
 
@@ -426,6 +502,11 @@ ngx_http_prep_stats_visit(ngx_http_request_t *r,
     ngx_http_prep_stats_main_conf_t  *mcf;
 
     ctx->touched = 1;
+
+    /* a robot is never a visitor, nor starts a visit */
+    if (ngx_http_prep_stats_is_bot(r, ctx)) {
+        return;
+    }
 
     if (!ctx->hashed) {
         ngx_http_prep_stats_hash(r, z, ctx);

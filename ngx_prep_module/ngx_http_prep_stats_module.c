@@ -17,6 +17,7 @@
  *     prep_stats_state PATH [thread_pool=NAME] | off;
  *                                                http (prep_stats.state
  *                                                under the prefix)
+ *     prep_stats_bots FILE [replace];            http (built-in list)
  *     prep_stats_state_interval TIME;            http (10s)
  *     prep_status;                               location
  */
@@ -65,6 +66,11 @@ static char *ngx_http_prep_stats_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_prep_stats_pages(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_prep_stats_bots(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_int_t ngx_http_prep_stats_bots_list(ngx_conf_t *cf,
+    ngx_http_prep_stats_main_conf_t *mcf, ngx_uint_t builtin);
+static void ngx_http_prep_stats_bots_free(void *data);
 static char *ngx_http_prep_stats_state(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_prep_status(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -121,6 +127,13 @@ static ngx_command_t  ngx_http_prep_stats_commands[] = {
     { ngx_string("prep_stats_state"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
       ngx_http_prep_stats_state,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("prep_stats_bots"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_http_prep_stats_bots,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
@@ -254,6 +267,12 @@ ngx_http_prep_stats_init_main_conf(ngx_conf_t *cf, void *conf)
         ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
                            "prep_stats_state off: statistics are kept in "
                            "memory only, and a restart loses them");
+    }
+
+    if (mcf->shm_zone && mcf->bots == NULL
+        && ngx_http_prep_stats_bots_list(cf, mcf, 1) != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
     }
 
     if (mcf->shm_zone && !mcf->state_off && mcf->state.len == 0) {
@@ -478,6 +497,92 @@ ngx_http_prep_stats_pages(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     return NGX_CONF_OK;
+}
+
+
+/*
+ * prep_stats_bots FILE [replace]: the tokens of FILE, one a line, extend
+ * the built-in robot list (libprep/prep_bots.c), or replace it.
+ */
+
+static char *
+ngx_http_prep_stats_bots(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_prep_stats_main_conf_t *mcf = conf;
+
+    char        err[NGX_HTTP_PREP_STATS_ERR_LEN];
+    ngx_str_t  *value, path;
+    ngx_uint_t  replace;
+
+    value = cf->args->elts;
+    replace = 0;
+
+    if (cf->args->nelts == 3) {
+        if (ngx_strcmp(value[2].data, "replace") != 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\"", &value[2]);
+            return NGX_CONF_ERROR;
+        }
+
+        replace = 1;
+    }
+
+    if (mcf->bots == NULL) {
+        if (ngx_http_prep_stats_bots_list(cf, mcf, !replace) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+
+        mcf->bots_replace = replace;
+
+    } else if (replace != (ngx_uint_t) mcf->bots_replace) {
+        return "must say \"replace\" on every line or on none";
+    }
+
+    path = value[1];
+
+    if (ngx_conf_full_name(cf->cycle, &path, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (prep_bots_load(mcf->bots, (char *) path.data, err, sizeof(err))
+        != 0)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%s", err);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_prep_stats_bots_list(ngx_conf_t *cf,
+    ngx_http_prep_stats_main_conf_t *mcf, ngx_uint_t builtin)
+{
+    ngx_pool_cleanup_t  *cln;
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    mcf->bots = prep_bots_new((int) builtin);
+
+    if (mcf->bots == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_http_prep_stats_bots_free;
+    cln->data = mcf->bots;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_prep_stats_bots_free(void *data)
+{
+    prep_bots_free(data);
 }
 
 

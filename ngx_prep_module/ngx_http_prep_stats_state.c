@@ -537,7 +537,7 @@ ngx_http_prep_stats_apply_ring(ngx_http_prep_stats_sh_t *sh,
     }
 
     if (kind > NGX_HTTP_PREP_RING_DAYS
-        || fields < NGX_HTTP_PREP_PERIOD_FIELDS || fields > 64
+        || fields < NGX_HTTP_PREP_PERIOD_FIELDS_V1 || fields > 64
         || (uint64_t) count * fields * 8 > prep_state_left(s))
     {
         ngx_http_prep_stats_error(err, errlen, 0,
@@ -547,6 +547,9 @@ ngx_http_prep_stats_apply_ring(ngx_http_prep_stats_sh_t *sh,
     }
 
     for (i = 0; i < count; i++) {
+
+        /* fields a version 1 file did not have are 0 */
+        ngx_memzero(v, sizeof(v));
 
         for (j = 0; j < fields; j++) {
             if (j < NGX_HTTP_PREP_PERIOD_FIELDS) {

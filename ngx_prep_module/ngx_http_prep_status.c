@@ -640,6 +640,11 @@ ngx_http_prep_status_json(ngx_http_request_t *r, ngx_http_prep_status_t *st)
 
     *p++ = ']';
 
+    /* robots: apart from every figure above */
+
+    p = ngx_sprintf(p, ",\"bots\":{\"hits\":%uA,\"bytes\":%uA}",
+                    sh->c.bot_hits, sh->c.bot_bytes);
+
     /* sessions */
 
     p = ngx_sprintf(p, ",\"sessions\":{\"timeout_seconds\":%M,"
@@ -779,8 +784,9 @@ ngx_http_prep_status_json_period(u_char *p, ngx_http_prep_period_t *period,
     ngx_uint_t visits)
 {
     p = ngx_sprintf(p, "\"hits\":%uA,\"pages\":%uA,\"bytes\":%uA,"
-                    "\"visitors\":%uA", period->hits, period->pages,
-                    period->bytes, period->visitors);
+                    "\"visitors\":%uA,\"bot_hits\":%uA", period->hits,
+                    period->pages, period->bytes, period->visitors,
+                    period->bot_hits);
 
     if (visits) {
         p = ngx_sprintf(p, ",\"visits\":%uA", period->visits);
@@ -920,6 +926,15 @@ ngx_http_prep_status_prom(ngx_http_request_t *r, ngx_http_prep_status_t *st)
     p = ngx_http_prep_prom_head(p, "prep_sessions_live", "gauge",
                                 "Sessions not ended yet.");
     p = ngx_sprintf(p, "prep_sessions_live %ui\n", st->copy.live);
+
+    p = ngx_http_prep_prom_head(p, "prep_bot_hits_total", "counter",
+                                "Requests of robots (prep_stats_bots), "
+                                "apart from prep_hits_total.");
+    p = ngx_sprintf(p, "prep_bot_hits_total %uA\n", sh->c.bot_hits);
+
+    p = ngx_http_prep_prom_head(p, "prep_bot_sent_bytes_total", "counter",
+                                "Body bytes sent to robots.");
+    p = ngx_sprintf(p, "prep_bot_sent_bytes_total %uA\n", sh->c.bot_bytes);
 
     p = ngx_http_prep_prom_head(p, "prep_session_evictions_total",
                                 "counter",
