@@ -166,7 +166,7 @@ typedef struct {
  * dozen) and the LRU queue, under one spin lock.
  */
 typedef struct {
-    ngx_atomic_t                  lock;            /* owner pid or 0 */
+    ngx_atomic_t                  lock;            /* owner token or 0 */
     ngx_http_prep_session_t     **buckets;
     ngx_uint_t                    mask;            /* buckets - 1 */
     ngx_queue_t                   lru;             /* most recent first */
@@ -207,7 +207,7 @@ typedef struct {
     ngx_atomic_t                  arena_used;
 
     /* the state file */
-    ngx_atomic_t                  save_lock;       /* owner pid or 0 */
+    ngx_atomic_t                  save_lock;       /* owner token or 0 */
     ngx_atomic_t                  retired;         /* moved to a new zone */
     ngx_atomic_t                  main_bad;        /* do not keep as .prev */
     ngx_atomic_t                  saved_changes;

@@ -15,6 +15,7 @@
 
 #include <sys/random.h>
 
+#include "prep_owner.h"
 #include "ngx_http_prep_stats.h"
 
 
@@ -301,18 +302,52 @@ ngx_http_prep_stats_old_zone(ngx_shm_zone_t *shm_zone)
 /*
  * A spin lock that survives its owner: nginx force-unlocks only the slab
  * mutexes of a crashed worker, so a lock whose owner no longer exists is
- * taken over.  Critical sections are a few hundred instructions long.
+ * taken over.  The lock word holds the owner's token, its pid and start
+ * time (libprep/prep_owner.h), so that a dead owner whose pid went to
+ * another process, or to the taker itself, is still known to be dead.
+ * Critical sections are a few hundred instructions long.
  */
+
+static ngx_atomic_uint_t
+ngx_http_prep_stats_self(void)
+{
+    static ngx_pid_t          pid;
+    static ngx_atomic_uint_t  token;
+
+    /* once per process: workers are forked after the master used it */
+
+    if (pid != ngx_pid || token == 0) {
+        pid = ngx_pid;
+#if (NGX_PTR_SIZE == 8)
+        token = (ngx_atomic_uint_t) prep_owner_token(ngx_pid);
+#else
+        token = (ngx_atomic_uint_t) ngx_pid;
+#endif
+    }
+
+    return token;
+}
+
+
+static ngx_uint_t
+ngx_http_prep_stats_dead(ngx_atomic_uint_t owner, ngx_atomic_uint_t self)
+{
+    return owner != 0 && owner != self
+           && !prep_owner_alive((uint64_t) owner);
+}
+
 
 void
 ngx_http_prep_stats_lock(ngx_atomic_t *lock)
 {
     ngx_uint_t         i, n;
-    ngx_atomic_uint_t  owner;
+    ngx_atomic_uint_t  owner, self;
+
+    self = ngx_http_prep_stats_self();
 
     for (n = 1; /* void */ ; n++) {
 
-        if (*lock == 0 && ngx_atomic_cmp_set(lock, 0, ngx_pid)) {
+        if (*lock == 0 && ngx_atomic_cmp_set(lock, 0, self)) {
             return;
         }
 
@@ -321,7 +356,7 @@ ngx_http_prep_stats_lock(ngx_atomic_t *lock)
                 ngx_cpu_pause();
             }
 
-            if (*lock == 0 && ngx_atomic_cmp_set(lock, 0, ngx_pid)) {
+            if (*lock == 0 && ngx_atomic_cmp_set(lock, 0, self)) {
                 return;
             }
         }
@@ -334,14 +369,10 @@ ngx_http_prep_stats_lock(ngx_atomic_t *lock)
 
         owner = *lock;
 
-        if (owner != 0
-            && owner != (ngx_atomic_uint_t) ngx_pid
-            && kill((ngx_pid_t) owner, 0) == -1
-            && ngx_errno == NGX_ESRCH)
-        {
+        if (ngx_http_prep_stats_dead(owner, self)) {
             ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                          "prep stats: lock held by the exited process %uA "
-                          "taken over", owner);
+                          "prep stats: lock held by the exited process %uD "
+                          "taken over", (uint32_t) owner);
 
             (void) ngx_atomic_cmp_set(lock, owner, 0);
         }
@@ -352,20 +383,22 @@ ngx_http_prep_stats_lock(ngx_atomic_t *lock)
 ngx_uint_t
 ngx_http_prep_stats_trylock(ngx_atomic_t *lock)
 {
-    ngx_atomic_uint_t  owner;
+    ngx_atomic_uint_t  owner, self;
 
-    if (*lock == 0 && ngx_atomic_cmp_set(lock, 0, ngx_pid)) {
+    self = ngx_http_prep_stats_self();
+
+    if (*lock == 0 && ngx_atomic_cmp_set(lock, 0, self)) {
         return 1;
     }
 
     owner = *lock;
 
-    if (owner != 0
-        && owner != (ngx_atomic_uint_t) ngx_pid
-        && kill((ngx_pid_t) owner, 0) == -1
-        && ngx_errno == NGX_ESRCH
-        && ngx_atomic_cmp_set(lock, owner, ngx_pid))
+    if (ngx_http_prep_stats_dead(owner, self)
+        && ngx_atomic_cmp_set(lock, owner, self))
     {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "prep stats: lock held by the exited process %uD "
+                      "taken over", (uint32_t) owner);
         return 1;
     }
 
@@ -376,7 +409,7 @@ ngx_http_prep_stats_trylock(ngx_atomic_t *lock)
 void
 ngx_http_prep_stats_unlock(ngx_atomic_t *lock)
 {
-    (void) ngx_atomic_cmp_set(lock, ngx_pid, 0);
+    (void) ngx_atomic_cmp_set(lock, ngx_http_prep_stats_self(), 0);
 }
 
 
