@@ -47,7 +47,8 @@ DEPS = gcc make pkg-config nginx nginx-dev libarchive-dev libssl-dev \
        python3-pytest \
        curl openssh-server openssh-client rsync wrk openssl strace \
        iproute2 procps clang libclang-rt-14-dev man-db time \
-       goaccess python3-prometheus-client libfaketime
+       goaccess python3-prometheus-client libfaketime \
+       prometheus chromium
 
 MOD_DIR        = $(BUILD)/nginx
 MOD_SO         = $(BUILD)/ngx_http_prep_module.so
@@ -68,7 +69,8 @@ FUZZ_RUN        = -rss_limit_mb=4096 -timeout=20 -max_len=65536 \
                   -print_final_stats=1
 
 .PHONY: all module ingest deps unit integration test run stop bench clean \
-        asan compat fuzz fuzz-smoke bench-ingest bench-stats
+        asan compat fuzz fuzz-smoke bench-ingest bench-stats \
+        monitoring-check
 
 all: module ingest
 
@@ -168,6 +170,11 @@ fuzz-smoke:
 compat:
 	tools/nginx-compat.sh $(BUILD)/compat
 
+# deploy/prometheus-alerts.yml: syntax, then its unit tests
+monitoring-check:
+	promtool check rules deploy/prometheus-alerts.yml
+	promtool test rules deploy/prometheus/alerts-test.yml
+
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
@@ -180,6 +187,7 @@ test: deps
 	$(MAKE) unit
 	$(MAKE) fuzz-smoke
 	$(MAKE) compat
+	$(MAKE) monitoring-check
 	$(MAKE) integration
 
 run: deps all
