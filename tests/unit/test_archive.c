@@ -1,8 +1,8 @@
 /*
  * Copyright (C) the ngx_prep authors
  *
- * Unit tests of package reading and validation (ingest/archive.c,
- * ingest/gzcheck.c, ingest/pathset.c).  Packages are built in memory
+ * Unit tests of package reading and validation (ingest/package/: reader.c,
+ * gzcheck.c, pathset.c).  Packages are built in memory
  * with libarchive's writer (or by damaging the bytes of a good one),
  * written to an unlinked temp file and read back through
  * ingest_archive_read(); every refusal is checked by its reason code.
@@ -26,7 +26,7 @@
 #include <cmocka.h>
 #include <openssl/evp.h>
 
-#include "ingest_archive.h"
+#include "package/ingest_reader.h"
 #include "test_util.h"
 
 

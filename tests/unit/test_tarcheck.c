@@ -1,7 +1,7 @@
 /*
  * Copyright (C) the ngx_prep authors
  *
- * Unit tests of the strict tar reader (ingest/tarcheck.c), on tar
+ * Unit tests of the strict tar reader (ingest/package/tarcheck.c), on tar
  * streams built block by block here: what it accepts, what it refuses
  * and why, the pax size record, the end of the archive, and that
  * feeding a stream in any pieces gives the same verdict.
@@ -18,7 +18,7 @@
 
 #include <cmocka.h>
 
-#include "ingest_tarcheck.h"
+#include "package/ingest_tarcheck.h"
 
 
 #define BLOCK  512
