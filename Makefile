@@ -34,7 +34,7 @@ LIBPREP_HDRS   = $(wildcard libprep/*.h)
 # ingest/ has one room per layer (docs/DESIGN.md, "Code map"); everything
 # but main.c goes into a static library, one object per file, so a unit
 # test or fuzz target links only the objects it uses
-INGEST_ROOMS   = common package store daemon cli
+INGEST_ROOMS   = common package store daemon cli ops
 INGEST_SRCS    = $(wildcard $(patsubst %,ingest/%/*.c,$(INGEST_ROOMS)))
 INGEST_HDRS    = $(wildcard $(patsubst %,ingest/%/*.h,$(INGEST_ROOMS)))
 INGEST_MAIN    = ingest/cli/main.c

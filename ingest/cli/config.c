@@ -20,7 +20,8 @@
 
 
 #define INGEST_ALL_CMDS   (INGEST_CMD_WATCH | INGEST_CMD_STATUS           \
-                           | INGEST_CMD_CHECK | INGEST_CMD_ROLLBACK)
+                           | INGEST_CMD_CHECK | INGEST_CMD_ROLLBACK      \
+                           | INGEST_CMD_SUSPEND)
 
 
 typedef enum {
@@ -52,6 +53,7 @@ typedef struct {
 #define S         INGEST_CMD_STATUS
 #define C         INGEST_CMD_CHECK
 #define R         INGEST_CMD_ROLLBACK
+#define U         INGEST_CMD_SUSPEND
 
 static const ingest_opt_t  ingest_opts[] = {
 
@@ -62,28 +64,30 @@ static const ingest_opt_t  ingest_opts[] = {
     { "drop", INGEST_OPT_STRING, O(drop), 0, 0, W, 1, "DIR",
       "The drop folder the institute uploads into (required)." },
 
-    { "store", INGEST_OPT_STRING, O(store), 0, 0, W | S | C | R, 1, "DIR",
+    { "store", INGEST_OPT_STRING, O(store), 0, 0, W | S | C | R | U, 1, "DIR",
       "The store served by nginx (required, except for check)." },
 
-    { "control", INGEST_OPT_STRING, O(control), 0, 0, W | S | R, 1,
+    { "control", INGEST_OPT_STRING, O(control), 0, 0, W | S | R | U, 1,
       "SOCKET", "The unix socket of nginx's prep_control location.  "
       "Without it nginx is not told about a new corte." },
 
-    { "after-publish", INGEST_OPT_STRING, O(after_publish), 0, 0, W, 1,
+    { "after-publish", INGEST_OPT_STRING, O(after_publish), 0, 0, W | U, 1,
       "CMD", "Run CMD with /bin/sh once a corte is live (CDN purge, copy "
       "to other origins), with PREP_CORTE_ID, PREP_CORTE, "
       "PREP_CORTE_TIME, PREP_SNAPSHOT, PREP_SNAPSHOT_PATH, "
       "PREP_PACKAGE_SHA256, PREP_STORE and PREP_HOOK_ATTEMPT in its "
-      "environment." },
+      "environment; PREP_EVENT is publish, suspend or resume." },
 
-    { "hook-retries", INGEST_OPT_COUNT, O(hook_retries), 0, 100, W, 1, "N",
+    { "hook-retries", INGEST_OPT_COUNT, O(hook_retries), 0, 100, W | U, 1,
+      "N",
       "Retries of a failed hook (default 5)." },
 
     { "hook-retry-delay", INGEST_OPT_SECONDS, O(hook_retry_delay), 0.01,
-      3600, W, 1, "SECS", "Delay before the first retry, doubled at each "
+      3600, W | U, 1, "SECS", "Delay before the first retry, doubled at each "
       "one, at most 10 minutes (default 5)." },
 
-    { "hook-timeout", INGEST_OPT_SECONDS, O(hook_timeout), 0.1, 86400, W, 1,
+    { "hook-timeout", INGEST_OPT_SECONDS, O(hook_timeout), 0.1, 86400,
+      W | U, 1,
       "SECS", "A hook running longer is killed (default 120)." },
 
     { "keep-snapshots", INGEST_OPT_COUNT, O(keep_snapshots), 2, 100000,
@@ -110,7 +114,7 @@ static const ingest_opt_t  ingest_opts[] = {
       "says (default 30)." },
 
     { "reload-timeout", INGEST_OPT_SECONDS, O(reload_timeout), 0.1, 600,
-      W | S | R, 1, "SECS", "Timeout of a request to the control socket "
+      W | S | R | U, 1, "SECS", "Timeout of a request to the control socket "
       "(default 10)." },
 
     { "max-package-size", INGEST_OPT_SIZE, O(max_package_size), 1,
@@ -147,11 +151,33 @@ static const ingest_opt_t  ingest_opts[] = {
       "The snapshot to make live (a name in STORE/cortes); default: the "
       "newest one older than the live corte." },
 
-    { "reason", INGEST_OPT_STRING, O(reason), 0, 0, R, 0, "TEXT",
+    { "reason", INGEST_OPT_STRING, O(reason), 0, 0, R | U, 0, "TEXT",
       "Why, for the events log." },
 
     { "json", INGEST_OPT_FLAG, O(json), 0, 1, S, 0, NULL,
       "Print one JSON object instead of text." },
+
+    { "notice", INGEST_OPT_STRING, O(notice), 0, 0, U, 0, "FILE.html",
+      "suspend: the notice answered on every path (UTF-8 HTML, at most "
+      "1 MB); default: a built-in notice in Spanish." },
+
+    { "notice-name", INGEST_OPT_STRING, O(notice_name), 0, 0, W, 1, "NAME",
+      "A file of this name dropped by the institute is its suspension "
+      "notice, applied as suspend (default AVISO.html)." },
+
+    { "no-drop-notice", INGEST_OPT_FLAG, O(no_drop_notice), 0, 1, W, 1,
+      NULL, "Ignore a dropped notice: only prep-ingest suspend "
+      "suspends." },
+
+    { "alarm-hook", INGEST_OPT_STRING, O(alarm_hook), 0, 0, W, 1, "CMD",
+      "Run CMD with /bin/sh for every warning or alert event, with "
+      "PREP_ALARM_KIND, PREP_ALARM_LEVEL, PREP_ALARM_MESSAGE, PREP_STORE "
+      "and PREP_CORTE_ID in its environment and the event's JSON line on "
+      "stdin; retried like --after-publish." },
+
+    { "alarm-repeat", INGEST_OPT_SECONDS, O(alarm_repeat), 0, 86400, W, 1,
+      "SECS", "Alarms of one kind are run at most this often; the ones "
+      "in between are only in the events log (default 300)." },
 };
 
 #undef O
@@ -159,6 +185,7 @@ static const ingest_opt_t  ingest_opts[] = {
 #undef S
 #undef C
 #undef R
+#undef U
 
 #define INGEST_NOPTS  (sizeof(ingest_opts) / sizeof(ingest_opts[0]))
 
@@ -181,6 +208,7 @@ ingest_config_init(ingest_config_t *c)
     c->hook_retries = INGEST_DEFAULT_HOOK_RETRIES;
     c->hook_timeout = INGEST_DEFAULT_HOOK_TIMEOUT;
     c->hook_retry_delay = INGEST_DEFAULT_HOOK_DELAY;
+    c->alarm_repeat = INGEST_DEFAULT_ALARM_REPEAT;
 }
 
 

@@ -32,6 +32,11 @@ void ingest_cmd_status_help(FILE *out);
 int ingest_cmd_rollback(int argc, char **argv);
 void ingest_cmd_rollback_help(FILE *out);
 
+/* ingest/ops/cmd_suspend.c */
+int ingest_cmd_suspend(int argc, char **argv);
+int ingest_cmd_resume(int argc, char **argv);
+void ingest_cmd_suspend_help(FILE *out);
+
 /* the reason codes of rejections, wrapped, for the help texts; watch:
  * also those about the drop folder and the live corte */
 void ingest_cmd_print_reasons(FILE *out, const char *indent, int watch);

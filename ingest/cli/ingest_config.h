@@ -27,6 +27,8 @@
 #define INGEST_CMD_STATUS     0x2
 #define INGEST_CMD_CHECK      0x4
 #define INGEST_CMD_ROLLBACK   0x8
+/* suspend and resume (helper ops: a high bit, apart from the others) */
+#define INGEST_CMD_SUSPEND    0x100
 
 #define INGEST_CONFIG_MAX_FILE    (64 * 1024)
 #define INGEST_CONFIG_MAX_VALUE   1024
@@ -39,6 +41,7 @@
 #define INGEST_DEFAULT_HOOK_TIMEOUT    120.0
 #define INGEST_DEFAULT_HOOK_DELAY      5.0
 #define INGEST_DEFAULT_RELOAD_TIMEOUT  10.0
+#define INGEST_DEFAULT_ALARM_REPEAT   300.0
 #define INGEST_DEFAULT_MAX_PACKAGE     (1ull << 30)
 #define INGEST_DEFAULT_VALIDATOR_MEM   (1ull << 30)
 
@@ -72,6 +75,13 @@ typedef struct {
     int               json;
     const char       *to;
     const char       *reason;
+
+    /* suspension and alarms (docs/EVENTS.md, "Suspension") */
+    const char       *notice;             /* suspend --notice FILE */
+    const char       *notice_name;        /* watch: AVISO.html */
+    int               no_drop_notice;
+    const char       *alarm_hook;
+    double            alarm_repeat;       /* one kind at most this often */
 
     /* copies of config file values, freed by ingest_config_free() */
     char             *owned[32];

@@ -90,6 +90,8 @@ static const struct {
     { "check", ingest_cmd_check, ingest_cmd_check_help },
     { "status", ingest_cmd_status, ingest_cmd_status_help },
     { "rollback", ingest_cmd_rollback, ingest_cmd_rollback_help },
+    { "suspend", ingest_cmd_suspend, ingest_cmd_suspend_help },
+    { "resume", ingest_cmd_resume, ingest_cmd_suspend_help },
 };
 
 

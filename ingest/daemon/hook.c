@@ -111,6 +111,7 @@ ingest_hook_exec(ingest_watch_t *w, const ingest_live_t *c,
         _exit(126);
     }
 
+    (void) ingest_hook_setenv("PREP_EVENT", "publish");
     (void) ingest_hook_setenv("PREP_CORTE_ID", c->corte_id);
     (void) ingest_hook_setenv("PREP_CORTE", c->iso);
     (void) snprintf(buf, sizeof(buf), "%lld", (long long) c->corte_time);

@@ -20,6 +20,7 @@
 #include "cli/ingest_cmd.h"
 #include "daemon/ingest_control_client.h"
 #include "daemon/ingest_daemon.h"
+#include "ops/ingest_alarm.h"
 
 
 static const char  ingest_watch_help[] =
@@ -259,6 +260,8 @@ ingest_watch_open(ingest_watch_t *w, char *msg, size_t size)
                         INGEST_EVENTS_FILE, strerror(errno));
         return -1;
     }
+
+    ingest_alarm_setup(&w->log, w->conf);
 
     return 0;
 }

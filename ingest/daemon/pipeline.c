@@ -29,6 +29,7 @@
 
 #include "common/ingest_fault.h"
 #include "daemon/ingest_pipeline.h"
+#include "ops/ingest_notice.h"
 
 static const char *
 ingest_pl_type(mode_t mode)
@@ -400,6 +401,11 @@ ingest_pipeline_run(ingest_watch_t *w, ingest_cand_t *c)
 
     if (w->drop_fd < 0) {
         c->due = ingest_now() + INGEST_WATCH_RETRY;
+        return;
+    }
+
+    /* the institute's suspension notice, not a package (ops/notice.c) */
+    if (ingest_notice_drop(w, c)) {
         return;
     }
 

@@ -87,6 +87,8 @@ ingest_events_open(ingest_events_t *log, int dir_fd, const char *path,
 {
     log->path = path;
     log->echo = echo;
+    log->on_alarm = NULL;
+    log->alarm_ctx = NULL;
     log->fd = openat(dir_fd, INGEST_EVENTS_FILE,
                      O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
                      0640);
@@ -478,6 +480,10 @@ ingest_ev_write(ingest_events_t *log, ingest_ev_t *ev, const char *fmt, ...)
 done:
 
     (void) flock(log->fd, LOCK_UN);
+
+    if (log->on_alarm != NULL && strcmp(ev->level, "info") != 0) {
+        log->on_alarm(log->alarm_ctx, ev->name, ev->level, ev->buf, ev->len);
+    }
 
     return rc;
 }

@@ -48,11 +48,20 @@ typedef struct {
 } ingest_ev_t;
 
 
-typedef struct {
-    int          fd;            /* -1: stderr only */
-    int          echo;          /* also one short line on stderr */
-    const char  *path;
-} ingest_events_t;
+typedef struct ingest_events_s  ingest_events_t;
+
+/* called after every warning or alert event is written (the alarm hook,
+ * ingest/ops/alarm.c); line is the event's JSON with its newline */
+typedef void (*ingest_events_alarm_pt)(void *ctx, const char *event,
+    const char *level, const char *line, size_t len);
+
+struct ingest_events_s {
+    int                     fd;         /* -1: stderr only */
+    int                     echo;       /* also one short line on stderr */
+    const char             *path;
+    ingest_events_alarm_pt  on_alarm;   /* NULL: none */
+    void                   *alarm_ctx;
+};
 
 
 /* opens (creates) dir_fd/events.jsonl for appending */
