@@ -78,7 +78,7 @@ ingest_alarm_kind(const char *event, const char *line, size_t len)
 
     if (strcmp(event, "failed") == 0
         && ingest_json_get_string(line, len, "reason", reason,
-                                  sizeof(reason)) == 0
+                                  sizeof(reason)) >= 0
         && strcmp(reason, "nospace") == 0)
     {
         return "low_space";
@@ -163,14 +163,14 @@ ingest_alarm_event(void *ctx, const char *event, const char *level,
     run.delay = a->conf->hook_retry_delay;
     run.timeout = a->conf->hook_timeout;
 
-    if (ingest_json_get_string(line, len, "msg", msg, sizeof(msg)) != 0) {
+    if (ingest_json_get_string(line, len, "msg", msg, sizeof(msg)) < 0) {
         (void) snprintf(msg, sizeof(msg), "%s", event);
     }
 
     if (ingest_json_get_string(line, len, "corte_id", corte,
-                               sizeof(corte)) != 0
+                               sizeof(corte)) < 0
         && ingest_json_get_string(line, len, "live_corte_id", corte,
-                                  sizeof(corte)) != 0)
+                                  sizeof(corte)) < 0)
     {
         corte[0] = '\0';
     }
