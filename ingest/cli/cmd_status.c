@@ -26,6 +26,7 @@
 #include "daemon/ingest_control_client.h"
 #include "common/ingest_jsonget.h"
 #include "daemon/ingest_daemon.h"
+#include "ops/ingest_suspension.h"
 
 
 #define INGEST_ALARMS        16
@@ -486,6 +487,7 @@ ingest_cmd_status(int argc, char **argv)
     int               rc, running, nginx_rc;
     char              served[INGEST_SNAP_NAME_LEN], msg[512];
     char              nginx_err[INGEST_CONTROL_ERRLEN];
+    ingest_suspension_t  sus;
     double            now;
     ingest_err_t      err;
     ingest_live_t     live;
@@ -537,6 +539,15 @@ ingest_cmd_status(int argc, char **argv)
     (void) ingest_events_replay(store.dir_fd, ingest_status_line, st);
 
     running = ingest_watch_running(&store);
+
+    /* the institute's suspension is an alarm while it lasts */
+    if (ingest_suspension_read(&store, &sus) == 1 && sus.suspended) {
+        (void) snprintf(msg, sizeof(msg), "publication suspended (%s)%s%s",
+                        sus.source[0] ? sus.source : "?",
+                        sus.reason[0] ? ": " : "", sus.reason);
+        ingest_alarm_set(st, "suspended", sus.since, msg);
+    }
+
     ingest_store_close(&store);
 
     now = ingest_wall();

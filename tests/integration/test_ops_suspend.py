@@ -195,3 +195,15 @@ def test_no_drop_notice_treats_it_as_a_package(nginx_factory, watch_factory,
     assert ev["reason"] == "not_gzip"
     assert not [e for e in w.events() if e["event"] == "suspend"]
     assert nginx.get("/").status == 200
+
+
+def test_status_alarms_while_suspended(nginx_factory, pkg_a):
+    nginx = nginx_factory(publish=[pkg_a])
+    store = ["--store", str(nginx.store)]
+    ph.run_ingest(["suspend"] + store + ["--reason", "simulacro"])
+    r = ph.run_ingest(["status"] + store + ["--json"], expect_ok=False)
+    assert r.returncode == 3, r
+    assert "suspended" in r.stdout and "simulacro" in r.stdout
+    ph.run_ingest(["resume"] + store)
+    r = ph.run_ingest(["status"] + store + ["--json"], expect_ok=False)
+    assert '"suspended"' not in r.stdout
