@@ -115,6 +115,10 @@ ngx_http_prep_status_handler(ngx_http_request_t *r)
         return rc;
     }
 
+    if (ngx_http_prep_status_html_wanted(r)) {
+        return ngx_http_prep_status_html(r);
+    }
+
     if (ngx_http_prep_status_format(r, &format, &top) != NGX_OK) {
         b = ngx_create_temp_buf(r->pool, 128);
         if (b == NULL) {

@@ -94,7 +94,7 @@ def test_rules_use_the_module_metrics():
     assert used, exprs
     assert used <= known, sorted(used - known)
     for needed in ("prep_corte_age_seconds", "prep_suspended",
-                   "prep_responses_total", "prep_zone_bytes"):
+                   "prep_responses_total", "prep_sessions_live"):
         assert needed in used
 
 
