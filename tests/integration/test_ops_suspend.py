@@ -207,3 +207,32 @@ def test_status_alarms_while_suspended(nginx_factory, pkg_a):
     ph.run_ingest(["resume"] + store)
     r = ph.run_ingest(["status"] + store + ["--json"], expect_ok=False)
     assert '"suspended"' not in r.stdout
+
+
+def test_help_config_and_man_page():
+    import subprocess
+    example = ph.REPO / "deploy" / "prep-ingest.conf.example"
+    for cmd in ("watch", "suspend", "resume"):
+        r = ph.run_ingest([cmd, "--config", str(example), "--help"])
+        assert r.returncode == 0, (cmd, r.stderr)
+    for cmd in ("suspend", "resume"):
+        text = ph.run_ingest([cmd, "--help"]).stdout
+        for section in ("NAME", "SYNOPSIS", "DESCRIPTION", "OPTIONS",
+                        "EXIT STATUS", "EXAMPLES"):
+            assert "\n" + section + "\n" in "\n" + text, (cmd, section)
+        assert "--notice" in text and "PREP_EVENT" in text
+    text = ph.run_ingest(["watch", "--help"]).stdout
+    for word in ("--alarm-hook", "--alarm-repeat", "--notice-name",
+                 "--no-drop-notice", "PREP_ALARM_KIND"):
+        assert word in text, word
+    r = ph.run_ingest(["resume", "--store", "/nonexistent", "--notice",
+                       "x.html"], expect_ok=False)
+    assert r.returncode == 64
+    man = ph.REPO / "ingest" / "prep-ingest.1"
+    out = subprocess.run(["man", "--warnings", "-l", str(man)],
+                         capture_output=True, text=True,
+                         env=dict(os.environ, MANWIDTH="80", PAGER="cat"))
+    assert out.returncode == 0 and out.stderr == "", out.stderr
+    for word in ("suspend", "resume", "AVISO.html", "--alarm-hook",
+                 "PREP_ALARM_KIND", "suspension.json", "X-PREP-Status"):
+        assert word in out.stdout, word
