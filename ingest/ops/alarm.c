@@ -63,7 +63,8 @@ ingest_alarm_kind(const char *event, const char *line, size_t len)
     char  reason[32];
 
     if (strcmp(event, "hook") == 0 || strcmp(event, "hook_failed") == 0
-        || strcmp(event, "hook_superseded") == 0)
+        || strcmp(event, "hook_superseded") == 0
+        || strcmp(event, "suspend_hook") == 0)
     {
         return "hook_failing";
     }

@@ -121,7 +121,8 @@ ingest_suspend_hook(ingest_store_t *st, const ingest_config_t *conf,
 
     rc = ingest_run_retry(&run, &attempts);
 
-    ingest_ev_begin(&ev, "hook", rc == 0 ? "info" : "warning");
+    /* not "hook": that one ends the hook_failed alarm of a corte */
+    ingest_ev_begin(&ev, "suspend_hook", rc == 0 ? "info" : "warning");
     ingest_ev_str(&ev, "for", req->suspend ? "suspend" : "resume");
     ingest_ev_uint(&ev, "attempt", attempts);
     ingest_ev_bool(&ev, "ok", rc == 0);

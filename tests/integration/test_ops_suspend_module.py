@@ -101,3 +101,19 @@ def test_damaged_state_keeps_the_previous(served, pkg_a):
     assert served.control("POST", "/reload").status == 200
     assert served.get("/").status == 503
     assert "not a valid suspension state" in served.log_text()
+
+
+def test_largest_notice_fits_the_zone(served, pkg_a):
+    big = "<html>" + "x" * (1024 * 1024 - len("<html></html>\n")) \
+          + "</html>\n"
+    assert len(big.encode()) == 1024 * 1024
+    write_state(served.store, True, notice=big)
+    assert served.control("POST", "/reload").status == 200
+    r = served.get("/")
+    assert_notice(r, pkg_a.iso, big.encode())
+    assert "no room for the notice" not in served.log_text()
+    # and again, replacing it: the old one is freed first
+    write_state(served.store, True, notice=big.replace("x", "y"))
+    assert served.control("POST", "/reload").status == 200
+    assert_notice(served.get("/"), pkg_a.iso,
+                  big.replace("x", "y").encode())

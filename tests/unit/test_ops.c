@@ -130,6 +130,8 @@ test_alarm_kinds(void **state)
     assert_string_equal(ingest_alarm_kind("hook", "{}", 2), "hook_failing");
     assert_string_equal(ingest_alarm_kind("hook_failed", "{}", 2),
                         "hook_failing");
+    assert_string_equal(ingest_alarm_kind("suspend_hook", "{}", 2),
+                        "hook_failing");
     assert_string_equal(ingest_alarm_kind("reload_failed", "{}", 2),
                         "reload_unconfirmed");
     assert_string_equal(ingest_alarm_kind("suspend", "{}", 2), "suspended");
