@@ -175,6 +175,12 @@ static const ingest_opt_t  ingest_opts[] = {
       "and PREP_CORTE_ID in its environment and the event's JSON line on "
       "stdin; retried like --after-publish." },
 
+    { "publish-from", INGEST_OPT_STRING, O(publish_from), 0, 0, W, 1,
+      "TIME", "Hold every corte until TIME (ISO 8601 with its offset, "
+      "2024-06-02T20:00:00-06:00, or @unix-time): packages that arrive "
+      "earlier are validated and kept, and the latest goes live at TIME "
+      "exactly.  For election day and rehearsals alike." },
+
     { "alarm-repeat", INGEST_OPT_SECONDS, O(alarm_repeat), 0, 86400, W, 1,
       "SECS", "Alarms of one kind are run at most this often; the ones "
       "in between are only in the events log (default 300)." },

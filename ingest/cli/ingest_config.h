@@ -82,6 +82,7 @@ typedef struct {
     int               no_drop_notice;
     const char       *alarm_hook;
     double            alarm_repeat;       /* one kind at most this often */
+    const char       *publish_from;       /* watch: hold cortes until */
 
     /* copies of config file values, freed by ingest_config_free() */
     char             *owned[32];

@@ -21,6 +21,7 @@
 #include "daemon/ingest_control_client.h"
 #include "daemon/ingest_daemon.h"
 #include "ops/ingest_alarm.h"
+#include "ops/ingest_window.h"
 
 
 static const char  ingest_watch_help[] =
@@ -263,6 +264,10 @@ ingest_watch_open(ingest_watch_t *w, char *msg, size_t size)
 
     ingest_alarm_setup(&w->log, w->conf);
 
+    if (ingest_window_check(w->conf, msg, size) != 0) {
+        return -1;
+    }
+
     return 0;
 }
 
@@ -399,6 +404,7 @@ ingest_watch_loop(ingest_watch_t *w)
 
         ingest_hook_poll(w, now, &next);
         ingest_watch_stale(w, &next);
+        ingest_window_poll(w, &next);
 
         c = ingest_cand_next(w, now, &next);
 

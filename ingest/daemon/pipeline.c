@@ -30,6 +30,7 @@
 #include "common/ingest_fault.h"
 #include "daemon/ingest_pipeline.h"
 #include "ops/ingest_notice.h"
+#include "ops/ingest_window.h"
 
 static const char *
 ingest_pl_type(mode_t mode)
@@ -404,8 +405,9 @@ ingest_pipeline_run(ingest_watch_t *w, ingest_cand_t *c)
         return;
     }
 
-    /* the institute's suspension notice, not a package (ops/notice.c) */
-    if (ingest_notice_drop(w, c)) {
+    /* the institute's suspension notice, not a package (ops/notice.c);
+     * an upload held by --publish-from waits (ops/window.c) */
+    if (ingest_notice_drop(w, c) || ingest_window_waits(w, c)) {
         return;
     }
 
@@ -498,6 +500,10 @@ ingest_pipeline_run(ingest_watch_t *w, ingest_cand_t *c)
     ingest_pl_validated_events(&pl);
 
     if (ingest_pl_decide(&pl) != 0) {
+        goto done;
+    }
+
+    if (ingest_window_hold(&pl)) {
         goto done;
     }
 
