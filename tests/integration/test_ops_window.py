@@ -68,3 +68,32 @@ def test_bad_publish_from_is_refused(nginx_factory, watch_factory):
     assert w.wait_exit(timeout=20) != 0
     assert "--publish-from tomorrow 8pm" in w.stderr_text()
     w.proc = None                    # its non-zero exit was the point
+
+
+FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
+
+
+@pytest.mark.skipif(not __import__("os").path.exists(FAKETIME_LIB),
+                    reason="libfaketime not installed")
+def test_election_day_at_20h_under_libfaketime(nginx_factory, watch_factory,
+                                               pkg_a):
+    """The daemon's clock says 19:59:56 on election day (UTC-6): the
+    corte dropped then goes live at 20:00:00 by that clock."""
+    nginx = nginx_factory()
+    env = {"LD_PRELOAD": FAKETIME_LIB, "FAKETIME": "@2024-06-03 01:59:56",
+           "FAKETIME_DONT_RESET": "1",
+           "ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0:"
+                           "verify_asan_link_order=0"}
+    w = watch_factory(nginx, env=env, args=FAST + [
+        "--publish-from", "2024-06-02T20:00:00-06:00"])
+    w.drop_file(pkg_a)
+    held = w.wait_event("held", file=pkg_a.path.name)
+    assert held["until"] == "2024-06-03T02:00:00.000Z"
+    assert held["time"] < "2024-06-03T02:00:00"
+    assert nginx.get("/index.html").status == 503
+    ph.wait_for(lambda: nginx.get("/index.html").status == 200, 15,
+                "the corte at 20:00 by the daemon's clock")
+    ev = w.wait_event("window_open")
+    assert ev["time"].startswith("2024-06-03T02:00:0"), ev["time"]
+    assert ev["late_s"] < 1.0 and ev["live"] is True
+    assert nginx.get("/index.html").corte == pkg_a.iso
