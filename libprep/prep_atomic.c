@@ -17,12 +17,15 @@
 #define PREP_ATOMIC_TRIES  100
 
 
-/* PATH.tmp-XXXXXX, XXXXXX random; ENAMETOOLONG when it does not fit */
+/* DIR/.NAME.tmp-XXXXXX for DIR/NAME, XXXXXX random: hidden, so that a
+ * listing of the directory (a drop folder, a store) passes over it;
+ * ENAMETOOLONG when it does not fit */
 static int
 prep_atomic_tmp_name(char *buf, size_t size, const char *path)
 {
     int                 n;
-    size_t              i;
+    size_t              i, dlen;
+    const char         *slash;
     unsigned char       rnd[6];
     static const char   chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
                                   "abcdefghijklmnopqrstuvwxyz0123456789";
@@ -35,7 +38,11 @@ prep_atomic_tmp_name(char *buf, size_t size, const char *path)
         rnd[i] = (unsigned char) chars[rnd[i] % (sizeof(chars) - 1)];
     }
 
-    n = snprintf(buf, size, "%s.tmp-%.6s", path, (char *) rnd);
+    slash = strrchr(path, '/');
+    dlen = slash == NULL ? 0 : (size_t) (slash - path) + 1;
+
+    n = snprintf(buf, size, "%.*s.%s.tmp-%.6s", (int) dlen, path,
+                 path + dlen, (char *) rnd);
 
     return (n < 0 || (size_t) n >= size) ? ENAMETOOLONG : 0;
 }

@@ -194,7 +194,7 @@ test_begin_write_commit(void **state)
 
     assert_int_equal(prep_atomic_begin(&f, p, 0644), 0);
     assert_true(f.fd >= 0);
-    assert_non_null(strstr(f.tmp, "/snap.tmp-"));
+    assert_non_null(strstr(f.tmp, "/.snap.tmp-"));
     assert_int_equal(prep_atomic_write(&f, "ne", 2), 0);
     assert_int_equal(prep_atomic_write(&f, "w", 1), 0);
 
