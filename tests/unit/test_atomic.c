@@ -290,6 +290,14 @@ test_errors(void **state)
     assert_int_equal(prep_atomic_write_file(longp, "x", 1, 0644, 0),
                      ENAMETOOLONG);
 
+    /* a name of 255 bytes: its temp name is cut to fit */
+    in_dir(longp, 400, "");
+    memset(longp + strlen(longp), 'n', 255);
+    longp[strlen(dir) + 1 + 255] = '\0';
+    assert_int_equal(prep_atomic_write_file(longp, "x", 1, 0644, 0), 0);
+    assert_content(longp, "x");
+    assert_int_equal(unlink(longp), 0);
+
     /* a directory in the way: the rename fails, the temp is removed */
     in_dir(p, sizeof(p), "d");
     assert_int_equal(mkdir(p, 0755), 0);
