@@ -14,15 +14,19 @@
 #include "prep_atomic.h"
 
 
-#define PREP_ATOMIC_TRIES  100
+#define PREP_ATOMIC_TRIES     100
+#define PREP_ATOMIC_NAME_MAX  255     /* NAME_MAX of Linux file systems */
 
 
-/* PATH.tmp-XXXXXX, XXXXXX random; ENAMETOOLONG when it does not fit */
+/* DIR/.NAME.tmp-XXXXXX for DIR/NAME, XXXXXX random: hidden, so that a
+ * listing of the directory (a drop folder, a store) passes over it;
+ * ENAMETOOLONG when it does not fit */
 static int
 prep_atomic_tmp_name(char *buf, size_t size, const char *path)
 {
     int                 n;
-    size_t              i;
+    size_t              i, dlen, blen;
+    const char         *slash;
     unsigned char       rnd[6];
     static const char   chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
                                   "abcdefghijklmnopqrstuvwxyz0123456789";
@@ -35,7 +39,18 @@ prep_atomic_tmp_name(char *buf, size_t size, const char *path)
         rnd[i] = (unsigned char) chars[rnd[i] % (sizeof(chars) - 1)];
     }
 
-    n = snprintf(buf, size, "%s.tmp-%.6s", path, (char *) rnd);
+    slash = strrchr(path, '/');
+    dlen = slash == NULL ? 0 : (size_t) (slash - path) + 1;
+
+    /* a name of NAME_MAX bytes still gets a temp name that fits: only
+     * its start is kept ("." and ".tmp-XXXXXX" take 12 bytes) */
+    blen = strlen(path + dlen);
+    if (blen > PREP_ATOMIC_NAME_MAX - 12) {
+        blen = PREP_ATOMIC_NAME_MAX - 12;
+    }
+
+    n = snprintf(buf, size, "%.*s.%.*s.tmp-%.6s", (int) dlen, path,
+                 (int) blen, path + dlen, (char *) rnd);
 
     return (n < 0 || (size_t) n >= size) ? ENAMETOOLONG : 0;
 }

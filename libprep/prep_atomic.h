@@ -3,9 +3,9 @@
  *
  * Replacing a file so that a crash leaves either the old content or the
  * new one, never a mix, and so that success means durable: the content
- * goes to a temp file next to the target (PATH.tmp-XXXXXX), which is
- * fsynced, renamed over PATH, and then the directory is fsynced so the
- * rename itself survives a power cut.  A symlink is replaced the same
+ * goes to a hidden temp file next to the target (DIR/.NAME.tmp-XXXXXX),
+ * which is fsynced, renamed over PATH, and then the directory is fsynced
+ * so the rename itself survives a power cut.  A symlink is replaced the same
  * way (a temp link renamed over it).
  *
  * Every function returns 0 or an errno value (never -1 and errno): the

@@ -59,6 +59,8 @@ typedef enum {
     INGEST_PATH_UTF8,
     INGEST_PATH_LONG,
     INGEST_PATH_DEEP,
+    INGEST_PATH_NUL,            /* a NUL inside a tar name record */
+    INGEST_PATH_AMBIGUOUS,      /* tar readers disagree on a name */
     INGEST_DUPLICATE_PATH,
     INGEST_FILE_DIR_CONFLICT,
     INGEST_LINK,

@@ -77,7 +77,7 @@ void ingest_pl_fail(ingest_pl_t *pl, const ingest_err_t *err);
 
 /* 1 when the upload left the drop folder (it did not change) */
 int ingest_pl_unlink_drop(ingest_pl_t *pl);
-void ingest_pl_copy_sidecar(ingest_pl_t *pl, int dir_fd, const char *to);
+int ingest_pl_copy_sidecar(ingest_pl_t *pl, int dir_fd, const char *to);
 
 /* pipeline_publish.c */
 int ingest_pl_commit(ingest_pl_t *pl);

@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "prep_atomic.h"
 #include "common/ingest_fault.h"
 #include "daemon/ingest_pipeline.h"
 
@@ -128,14 +129,15 @@ ingest_pl_unlink_drop(ingest_pl_t *pl)
 }
 
 
-/* the sidecar goes with its package: copied (it is small), then removed
- * with the package by ingest_pl_unlink_drop() */
-void
+/* the sidecar goes with its package: copied (it is small) atomically,
+ * then removed with the package by ingest_pl_unlink_drop(); 0 (also when
+ * there is no sidecar to copy) or the errno of the copy */
+int
 ingest_pl_copy_sidecar(ingest_pl_t *pl, int dir_fd, const char *to)
 {
-    int          in, out;
+    int          in, rc;
     char         side[INGEST_NAME_MAX + sizeof(INGEST_SIDECAR_SUFFIX)];
-    char         buf[INGEST_SIDECAR_MAX];
+    char         buf[INGEST_SIDECAR_MAX], path[INGEST_NAME_MAX + 64];
     ssize_t      n;
     struct stat  sb;
 
@@ -145,32 +147,27 @@ ingest_pl_copy_sidecar(ingest_pl_t *pl, int dir_fd, const char *to)
     in = openat(pl->w->drop_fd, side, O_RDONLY | O_NOFOLLOW | O_NONBLOCK
                                       | O_CLOEXEC);
     if (in < 0) {
-        return;
+        return 0;
     }
 
     if (fstat(in, &sb) != 0 || !S_ISREG(sb.st_mode)) {
         (void) close(in);
-        return;
+        return 0;
     }
 
     n = read(in, buf, sizeof(buf));
+    rc = n < 0 ? errno : 0;
     (void) close(in);
 
-    if (n < 0) {
-        return;
+    if (rc != 0) {
+        return rc;
     }
 
-    out = openat(dir_fd, to, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW
-                             | O_CLOEXEC, 0640);
-    if (out < 0) {
-        return;
-    }
+    /* never rewritten in place: a crash leaves the old copy or the new */
+    rc = ingest_at_path(path, sizeof(path), dir_fd, to);
 
-    if (write(out, buf, (size_t) n) == n) {
-        (void) fsync(out);
-    }
-
-    (void) close(out);
+    return rc != 0 ? rc : prep_atomic_write_file(path, buf, (size_t) n,
+                                                 0640, 0);
 }
 
 
@@ -178,7 +175,7 @@ void
 ingest_pl_reject(ingest_pl_t *pl, ingest_reason_e reason, const char *fmt,
     ...)
 {
-    int              moved, is_reg;
+    int              moved, is_reg, side_rc;
     char             msg[INGEST_ERRLEN], qname[INGEST_NAME_MAX + 1];
     char             side[INGEST_NAME_MAX + sizeof(INGEST_SIDECAR_SUFFIX)];
     va_list          args;
@@ -249,10 +246,12 @@ ingest_pl_reject(ingest_pl_t *pl, ingest_reason_e reason, const char *fmt,
         }
     }
 
+    side_rc = 0;
+
     if (moved) {
         (void) snprintf(side, sizeof(side), "%s" INGEST_SIDECAR_SUFFIX,
                         qname);
-        ingest_pl_copy_sidecar(pl, w->quarantine_fd, side);
+        side_rc = ingest_pl_copy_sidecar(pl, w->quarantine_fd, side);
     }
 
     ingest_fault("after_quarantine");
@@ -272,6 +271,10 @@ ingest_pl_reject(ingest_pl_t *pl, ingest_reason_e reason, const char *fmt,
 
     ingest_ev_uint(&ev, "size", why.size);
     ingest_ev_str(&ev, "quarantine", moved ? qname : NULL);
+
+    if (side_rc != 0) {
+        ingest_ev_str(&ev, "sidecar_error", strerror(side_rc));
+    }
 
     if (pl->live.have) {
         ingest_ev_str(&ev, "live_corte_id", pl->live.corte_id);

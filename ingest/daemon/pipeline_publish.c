@@ -152,6 +152,7 @@ ingest_pl_commit(ingest_pl_t *pl)
 static void
 ingest_pl_archive(ingest_pl_t *pl)
 {
+    int             rc;
     char            name[INGEST_SNAP_NAME_LEN + 16];
     char            side[INGEST_SNAP_NAME_LEN + 32];
     size_t          len;
@@ -169,17 +170,26 @@ ingest_pl_archive(ingest_pl_t *pl)
                     pl->final);
     (void) snprintf(side, sizeof(side), "%s" INGEST_SIDECAR_SUFFIX, name);
 
-    if (pl->staged_fd >= 0) {
-        (void) fsync(pl->staged_fd);
+    /* the private copy is moved, not written: its bytes are fsynced
+     * first, the directory after (as prep_atomic_commit() does) */
+    rc = 0;
+
+    if (pl->staged_fd >= 0 && fsync(pl->staged_fd) != 0) {
+        rc = errno;
+
+    } else if (renameat(w->staging_fd, pl->staged, w->packages_fd, name)
+               != 0)
+    {
+        rc = errno;
     }
 
-    if (renameat(w->staging_fd, pl->staged, w->packages_fd, name) != 0) {
+    if (rc != 0) {
         ingest_ev_begin(&ev, "archive_failed", "warning");
         ingest_pl_file(&ev, pl);
-        ingest_ev_str(&ev, "error", strerror(errno));
+        ingest_ev_str(&ev, "error", strerror(rc));
         (void) ingest_ev_write(&w->log, &ev, "%s could not be kept in "
                                "packages/ (%s); it stays in the drop "
-                               "folder", pl->c->name, strerror(errno));
+                               "folder", pl->c->name, strerror(rc));
         pl->c->state = INGEST_CAND_STUCK;
         pl->c->due = HUGE_VAL;
         pl->c->stamp = pl->stamp;
@@ -188,8 +198,22 @@ ingest_pl_archive(ingest_pl_t *pl)
     }
 
     pl->staged[0] = '\0';
-    ingest_pl_copy_sidecar(pl, w->packages_fd, side);
-    (void) fsync(w->packages_fd);
+    rc = ingest_pl_copy_sidecar(pl, w->packages_fd, side);
+
+    if (rc == 0 && fsync(w->packages_fd) != 0) {
+        rc = errno;
+    }
+
+    /* kept, but perhaps not durably: said, never silent */
+    if (rc != 0) {
+        ingest_ev_begin(&ev, "archive_failed", "warning");
+        ingest_pl_file(&ev, pl);
+        ingest_ev_str(&ev, "error", strerror(rc));
+        (void) ingest_ev_write(&w->log, &ev, "%s is in packages/ but its "
+                               "sidecar or the directory could not be "
+                               "made durable (%s)", pl->c->name,
+                               strerror(rc));
+    }
 
     ingest_fault("after_archive");
 

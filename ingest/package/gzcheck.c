@@ -56,6 +56,7 @@ ingest_gzcheck_free(ingest_gzcheck_t *g)
 
     EVP_MD_CTX_free(g->sha);
     g->sha = NULL;
+    ingest_tarcheck_free(&g->tar);
 
     free(g->out);
     g->out = NULL;

@@ -13,10 +13,24 @@
  * nothing but zeros after it, and counts entries and data bytes, which
  * must equal what libarchive delivered.
  *
+ * Names (issue 8): a tar name can be stated in four places (a pax "path"
+ * record, a GNU long-name record, the ustar prefix and name fields), and
+ * readers differ on a NUL inside one (libarchive cuts the name there,
+ * Python's tarfile keeps the whole record), on a global pax header
+ * naming files (Python applies it to every member, libarchive ignores
+ * it) and on which of two sources wins.  So a NUL inside any record
+ * that names a file (path, linkpath, a GNU long name or link, the ustar
+ * prefix) is refused as path_nul; a global header naming files, two
+ * names for one entry or a path record given twice as path_ambiguous;
+ * any GNU.sparse.* record as sparse.  The name each entry gets here is
+ * hashed, in order, and so is the name libarchive returned for it
+ * (ingest_tarcheck_name): the two digests must be equal, or the package
+ * reads two ways (path_ambiguous).
+ *
  * Its verdict is a second opinion: it is applied only to a package that
  * libarchive and zlib accepted, so it never changes the reason given for
- * a package rejected anyway.  Memory: one header block and a few
- * counters, whatever the archive.
+ * a package rejected anyway.  Memory: one header block, two SHA-256
+ * contexts and a few counters, whatever the archive.
  */
 
 
@@ -26,6 +40,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include <openssl/evp.h>
 
 #include "common/ingest_reasons.h"
 
@@ -55,6 +71,17 @@ typedef struct {
     uint64_t        pax_size;       /* for the next entry */
     int             have_pax_size;
 
+    /* the name of the next entry, when a pax or GNU record gave one */
+    int             name_src;       /* 0, 'x' or 'L' */
+    int             in_long;        /* in the data of an 'L' or 'K' */
+    int             long_nul;       /* a NUL was seen in it */
+    int             value_nul;      /* a NUL in the current pax value */
+    uint64_t        name_len;
+    EVP_MD_CTX     *names;          /* every entry's name, as read here */
+    EVP_MD_CTX     *names_lib;      /* every entry's name, libarchive's */
+    EVP_MD_CTX     *name;           /* the name being read */
+    uint64_t        lib_entries;    /* names libarchive gave */
+
     uint64_t        entries;        /* not counting x, g, L, K */
     uint64_t        file_bytes;     /* data of regular files */
     uint64_t        offset;         /* of the stream, for messages */
@@ -63,10 +90,17 @@ typedef struct {
 
 
 void ingest_tarcheck_init(ingest_tarcheck_t *t);
+void ingest_tarcheck_free(ingest_tarcheck_t *t);
+
+/* the name libarchive returned for the next entry */
+void ingest_tarcheck_name(ingest_tarcheck_t *t, const char *name,
+    size_t len);
 void ingest_tarcheck_feed(ingest_tarcheck_t *t, const unsigned char *data,
     size_t len);
 
-/* at the end of the stream: 0, or -1 with t->err */
+/* at the end of the stream: 0, or -1 with t->err; the names given to
+ * ingest_tarcheck_name() are compared only when entries is the number
+ * of them (libarchive read the whole archive) */
 int ingest_tarcheck_finish(ingest_tarcheck_t *t);
 
 

@@ -454,6 +454,9 @@ ingest_read_entry(ingest_reader_t *r, struct archive_entry *e)
                            "an entry without a name");
     }
 
+    /* compared with the name the headers state, once all is read */
+    ingest_tarcheck_name(&r->src.gz.tar, name, strlen(name));
+
     if (ingest_check_type(r, e, name) != 0) {
         return -1;
     }

@@ -60,6 +60,14 @@ int ingest_has_suffix(const char *name, const char *suffix);
 int ingest_write_all(int fd, const char *buf, size_t len);
 
 /* opens or creates dir_fd/name (mode), as a directory, no symlinks */
+/*
+ * The path of name inside the directory open as dir_fd, through
+ * /proc/self/fd: the atomic file helper (prep_atomic.h) takes paths, and
+ * this keeps its renames inside the directory opened once, whatever a
+ * rename of a parent does meanwhile.  0, or ENAMETOOLONG.
+ */
+int ingest_at_path(char *buf, size_t size, int dir_fd, const char *name);
+
 int ingest_open_subdir(int dir_fd, const char *name, mode_t mode,
     ingest_err_t *err);
 

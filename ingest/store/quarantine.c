@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "prep_atomic.h"
 #include "prep_json.h"
 #include "store/ingest_events.h"
 #include "store/ingest_files.h"
@@ -135,8 +136,8 @@ int
 ingest_quarantine_reason(int qdir, const char *qname,
     const ingest_reject_t *why, ingest_err_t *err)
 {
-    int     fd;
-    char    name[INGEST_NAME_MAX + 1], tmp[INGEST_NAME_MAX + 1];
+    int     rc;
+    char    name[INGEST_NAME_MAX + 1], path[INGEST_NAME_MAX + 64];
     char   *json;
     size_t  len;
 
@@ -148,37 +149,17 @@ ingest_quarantine_reason(int qdir, const char *qname,
     len = ingest_reason_json(qname, why, json, INGEST_REASON_JSON_MAX);
 
     (void) snprintf(name, sizeof(name), "%s" INGEST_REASON_SUFFIX, qname);
-    (void) snprintf(tmp, sizeof(tmp), ".tmp-reason-%ld", (long) getpid());
 
-    fd = openat(qdir, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW
-                           | O_CLOEXEC, 0640);
-
-    if (fd < 0) {
-        free(json);
-        return ingest_fail_errno(err, errno, "creating %s in %s", tmp,
-                                 INGEST_DIR_QUARANTINE);
-    }
-
-    if (ingest_write_all(fd, json, len) != 0 || fsync(fd) != 0) {
-        (void) ingest_fail_errno(err, errno, "writing %s", name);
-        (void) close(fd);
-        (void) unlinkat(qdir, tmp, 0);
-        free(json);
-        return -1;
+    rc = ingest_at_path(path, sizeof(path), qdir, name);
+    if (rc == 0) {
+        rc = prep_atomic_write_file(path, json, len, 0640, 0);
     }
 
     free(json);
-    (void) close(fd);
 
-    if (renameat(qdir, tmp, qdir, name) != 0) {
-        (void) ingest_fail_errno(err, errno, "renaming %s", tmp);
-        (void) unlinkat(qdir, tmp, 0);
-        return -1;
-    }
-
-    if (fsync(qdir) != 0) {
-        return ingest_fail_errno(err, errno, "fsync %s",
-                                 INGEST_DIR_QUARANTINE);
+    if (rc != 0) {
+        return ingest_fail_errno(err, rc, "writing %s/%s",
+                                 INGEST_DIR_QUARANTINE, name);
     }
 
     return 0;
@@ -190,7 +171,8 @@ ingest_quarantine(int qdir, int from_dir, const char *from_name,
     const ingest_reject_t *why, char *qname, size_t qsize,
     ingest_err_t *err)
 {
-    int  fd;
+    int          fd;
+    struct stat  sb;
 
     if (ingest_quarantine_name(qdir, why->file, qname, qsize) != 0) {
         return ingest_fail(err, INGEST_IO, "no free name in %s",
@@ -201,8 +183,14 @@ ingest_quarantine(int qdir, int from_dir, const char *from_name,
      * it was, to be decided again */
     fd = openat(from_dir, from_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK
                                      | O_CLOEXEC);
+    /* only data can be synced: a FIFO or a device answers EINVAL */
     if (fd >= 0) {
-        (void) fsync(fd);
+        if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && fsync(fd) != 0) {
+            (void) ingest_fail_errno(err, errno, "fsync %s", why->file);
+            (void) close(fd);
+            return -1;
+        }
+
         (void) close(fd);
     }
 

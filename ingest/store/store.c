@@ -19,6 +19,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "prep_atomic.h"
+#include "store/ingest_files.h"
 #include "store/ingest_store.h"
 
 
@@ -325,33 +327,44 @@ ingest_store_commit(ingest_store_t *st, int fd, const char *tmp,
 
 
 int
+ingest_at_path(char *buf, size_t size, int dir_fd, const char *name)
+{
+    int  n;
+
+    n = snprintf(buf, size, "/proc/self/fd/%d/%s", dir_fd, name);
+
+    return (n < 0 || (size_t) n >= size) ? ENAMETOOLONG : 0;
+}
+
+
+int
 ingest_store_flip(ingest_store_t *st, const char *final, ingest_err_t *err)
 {
-    char  target[sizeof(INGEST_STORE_CORTES) + INGEST_SNAP_NAME_LEN];
-    char  tmp[sizeof(INGEST_STORE_LINK_TMP) + 24];
+    int     rc;
+    char    target[sizeof(INGEST_STORE_CORTES) + INGEST_SNAP_NAME_LEN];
+    char    path[64];
+    double  start;
 
     (void) snprintf(target, sizeof(target), "%s/%s", INGEST_STORE_CORTES,
                     final);
-    (void) snprintf(tmp, sizeof(tmp), "%s%ld", INGEST_STORE_LINK_TMP,
-                    (long) getpid());
 
-    /* a leftover of a dead process that had our pid */
-    (void) unlinkat(st->dir_fd, tmp, 0);
+    rc = ingest_at_path(path, sizeof(path), st->dir_fd,
+                        INGEST_STORE_CURRENT);
 
-    if (symlinkat(target, st->dir_fd, tmp) != 0) {
-        return ingest_fail_errno(err, errno, "creating %s/%s", st->path,
-                                 tmp);
+    /* a temp link renamed over current, which rename(2) replaces
+     * atomically (no moment without one), then the directory fsynced */
+    if (rc == 0) {
+        start = ingest_now();
+        rc = prep_atomic_symlink(target, path);
+        st->fsync_seconds += ingest_now() - start;
     }
 
-    /* rename(2) replaces current atomically: no moment without one */
-    if (renameat(st->dir_fd, tmp, st->dir_fd, INGEST_STORE_CURRENT) != 0) {
-        (void) ingest_fail_errno(err, errno, "renaming %s/%s to %s",
-                                 st->path, tmp, INGEST_STORE_CURRENT);
-        (void) unlinkat(st->dir_fd, tmp, 0);
-        return -1;
+    if (rc != 0) {
+        return ingest_fail_errno(err, rc, "making %s/%s point to %s",
+                                 st->path, INGEST_STORE_CURRENT, target);
     }
 
-    return ingest_store_fsync(st, st->dir_fd, st->path, err);
+    return 0;
 }
 
 

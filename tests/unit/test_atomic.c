@@ -194,7 +194,7 @@ test_begin_write_commit(void **state)
 
     assert_int_equal(prep_atomic_begin(&f, p, 0644), 0);
     assert_true(f.fd >= 0);
-    assert_non_null(strstr(f.tmp, "/snap.tmp-"));
+    assert_non_null(strstr(f.tmp, "/.snap.tmp-"));
     assert_int_equal(prep_atomic_write(&f, "ne", 2), 0);
     assert_int_equal(prep_atomic_write(&f, "w", 1), 0);
 
@@ -289,6 +289,14 @@ test_errors(void **state)
     longp[4090] = '\0';
     assert_int_equal(prep_atomic_write_file(longp, "x", 1, 0644, 0),
                      ENAMETOOLONG);
+
+    /* a name of 255 bytes: its temp name is cut to fit */
+    in_dir(longp, 400, "");
+    memset(longp + strlen(longp), 'n', 255);
+    longp[strlen(dir) + 1 + 255] = '\0';
+    assert_int_equal(prep_atomic_write_file(longp, "x", 1, 0644, 0), 0);
+    assert_content(longp, "x");
+    assert_int_equal(unlink(longp), 0);
 
     /* a directory in the way: the rename fails, the temp is removed */
     in_dir(p, sizeof(p), "d");
