@@ -31,8 +31,15 @@ SANITIZE       = -fsanitize=address,undefined -fno-omit-frame-pointer \
 
 LIBPREP_SRCS   = $(wildcard libprep/*.c)
 LIBPREP_HDRS   = $(wildcard libprep/*.h)
-INGEST_SRCS    = $(wildcard ingest/*.c)
-INGEST_HDRS    = $(wildcard ingest/*.h)
+# ingest/ has one room per layer (docs/DESIGN.md, "Code map"); everything
+# but main.c goes into a static library, one object per file, so a unit
+# test or fuzz target links only the objects it uses
+INGEST_ROOMS   = common package store daemon cli ops
+INGEST_SRCS    = $(wildcard $(patsubst %,ingest/%/*.c,$(INGEST_ROOMS)))
+INGEST_HDRS    = $(wildcard $(patsubst %,ingest/%/*.h,$(INGEST_ROOMS)))
+INGEST_MAIN    = ingest/cli/main.c
+INGEST_LIB_SRCS = $(filter-out $(INGEST_MAIN),$(INGEST_SRCS))
+INGEST_CPPFLAGS = $(PREP_CPPFLAGS) -Iingest
 INGEST_LIBS    = -larchive -ldeflate -lcrypto -lz -lpthread -lm
 MODULE_SRCS    = $(wildcard ngx_prep_module/*.c ngx_prep_module/*.h)
 # test_util.c holds helpers every suite links, not a suite of its own
@@ -47,7 +54,8 @@ DEPS = gcc make pkg-config nginx nginx-dev libarchive-dev libssl-dev \
        python3-pytest \
        curl openssh-server openssh-client rsync wrk openssl strace \
        iproute2 procps clang libclang-rt-14-dev man-db time \
-       goaccess python3-prometheus-client libfaketime awstats
+       goaccess python3-prometheus-client libfaketime awstats \
+       prometheus chromium
 
 MOD_DIR        = $(BUILD)/nginx
 MOD_SO         = $(BUILD)/ngx_http_prep_module.so
@@ -61,6 +69,9 @@ FUZZ_DIR        = $(BUILD)/fuzz
 FUZZ_BINS       = $(patsubst %,$(FUZZ_DIR)/fuzz_%,$(FUZZ_NAMES))
 FUZZ_FLAGS      = -O1 -g -fsanitize=fuzzer,address,undefined \
                   -fno-sanitize-recover=all -fno-omit-frame-pointer
+# the library objects are instrumented without libFuzzer's main()
+FUZZ_OBJ_FLAGS  = -O1 -g -fsanitize=fuzzer-no-link,address,undefined \
+                  -fno-sanitize-recover=all -fno-omit-frame-pointer
 # clang also wants a format attribute on every vprintf-style helper,
 # which gcc does not: the gcc builds keep -Wformat=2 whole
 FUZZ_WARN       = $(PREP_WARN) -Wno-format-nonliteral -Wno-missing-prototypes
@@ -68,7 +79,8 @@ FUZZ_RUN        = -rss_limit_mb=4096 -timeout=20 -max_len=65536 \
                   -print_final_stats=1
 
 .PHONY: all module ingest deps unit integration test run stop bench clean \
-        asan compat fuzz fuzz-smoke bench-ingest bench-stats
+        asan compat fuzz fuzz-smoke bench-ingest bench-stats \
+        monitoring-check
 
 all: module ingest
 
@@ -112,17 +124,51 @@ $(MOD_SO): $(MOD_DIR)/configured $(MODULE_SRCS) $(LIBPREP_SRCS) $(LIBPREP_HDRS)
 	@# a new inode: overwriting a loaded .so in place crashes running nginx
 	cp $(MOD_DIR)/objs/ngx_http_prep_module.so $@.tmp && mv -f $@.tmp $@
 
-$(BUILD)/prep-ingest: $(INGEST_SRCS) $(INGEST_HDRS) $(LIBPREP_SRCS) \
-        $(LIBPREP_HDRS)
-	@mkdir -p $(@D)
-	$(CC) $(PREP_CPPFLAGS) $(CFLAGS) $(PREP_WARN) -o $@ \
-	    $(INGEST_SRCS) $(LIBPREP_SRCS) $(INGEST_LIBS)
+# Three flavours of the same objects: plain ($(BUILD)/obj), ASan/UBSan
+# ($(BUILD)/asan/obj, for prep-ingest under test and the unit tests) and
+# libFuzzer's instrumentation ($(FUZZ_DIR)/obj).  -MMD keeps the header
+# dependencies of each object in a .d beside it.
+INGEST_OBJS    = $(patsubst %.c,%.o,$(INGEST_LIB_SRCS))
+LIBPREP_OBJS   = $(patsubst %.c,%.o,$(LIBPREP_SRCS))
 
-$(BUILD)/asan/prep-ingest: $(INGEST_SRCS) $(INGEST_HDRS) $(LIBPREP_SRCS) \
-        $(LIBPREP_HDRS)
+$(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(PREP_CPPFLAGS) -O1 -g $(SANITIZE) $(PREP_WARN) -o $@ \
-	    $(INGEST_SRCS) $(LIBPREP_SRCS) $(INGEST_LIBS)
+	$(CC) $(INGEST_CPPFLAGS) $(CFLAGS) $(PREP_WARN) -MMD -MP -c -o $@ $<
+
+$(BUILD)/asan/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(INGEST_CPPFLAGS) -O1 -g $(SANITIZE) $(PREP_WARN) -MMD -MP \
+	    -c -o $@ $<
+
+$(FUZZ_DIR)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(INGEST_CPPFLAGS) $(FUZZ_OBJ_FLAGS) $(FUZZ_WARN) -MMD -MP \
+	    -c -o $@ $<
+
+# $(1): the object directory of a flavour
+define prep_libs
+$(1)/libingest.a: $(addprefix $(1)/,$(INGEST_OBJS))
+	@rm -f $$@
+	ar rcs $$@ $$^
+
+$(1)/libprep.a: $(addprefix $(1)/,$(LIBPREP_OBJS))
+	@rm -f $$@
+	ar rcs $$@ $$^
+endef
+$(eval $(call prep_libs,$(BUILD)/obj))
+$(eval $(call prep_libs,$(BUILD)/asan/obj))
+$(eval $(call prep_libs,$(FUZZ_DIR)/obj))
+
+-include $(shell find $(BUILD)/obj $(BUILD)/asan $(FUZZ_DIR)/obj \
+             -name '*.d' 2>/dev/null)
+
+$(BUILD)/prep-ingest: $(BUILD)/obj/$(INGEST_MAIN:.c=.o) \
+        $(BUILD)/obj/libingest.a $(BUILD)/obj/libprep.a
+	$(CC) $(CFLAGS) -o $@ $^ $(INGEST_LIBS)
+
+$(BUILD)/asan/prep-ingest: $(BUILD)/asan/obj/$(INGEST_MAIN:.c=.o) \
+        $(BUILD)/asan/obj/libingest.a $(BUILD)/asan/obj/libprep.a
+	$(CC) -O1 -g $(SANITIZE) -o $@ $^ $(INGEST_LIBS)
 
 # prep-report's access-log side (report/log*.c but logs_hook.c, which
 # is prep-report's glue and needs its report.h, and report/logs.c) and
@@ -154,21 +200,20 @@ $(BUILD)/asan/test_logs: tests/unit/test_logs.c $(LOGS_SRCS) $(LOGS_HDRS) \
 	    -Wno-missing-prototypes -o $@ $< $(LOGS_SRCS) $(LIBPREP_SRCS) \
 	    -lcmocka $(LOGS_LIBS)
 
-# unit tests link the plain C they test; ingest objects other than main
-$(BUILD)/asan/test_%: tests/unit/test_%.c $(UNIT_UTIL) $(LIBPREP_SRCS) \
-        $(LIBPREP_HDRS) $(INGEST_SRCS) $(INGEST_HDRS)
+# unit tests link the plain C they test: the archives give them only the
+# objects they use
+$(BUILD)/asan/test_%: tests/unit/test_%.c $(UNIT_UTIL) \
+        $(BUILD)/asan/obj/libingest.a $(BUILD)/asan/obj/libprep.a
 	@mkdir -p $(@D)
-	$(CC) $(PREP_CPPFLAGS) -Iingest -O1 -g $(SANITIZE) $(PREP_WARN) \
-	    -Wno-missing-prototypes -o $@ $< $(filter %.c,$(UNIT_UTIL)) \
-	    $(LIBPREP_SRCS) \
-	    $(filter-out ingest/main.c,$(INGEST_SRCS)) -lcmocka $(INGEST_LIBS)
+	$(CC) $(INGEST_CPPFLAGS) -O1 -g $(SANITIZE) $(PREP_WARN) \
+	    -Wno-missing-prototypes -MMD -MP -MF $@.d -o $@ $< \
+	    $(filter %.c,$(UNIT_UTIL)) $(filter %.a,$^) -lcmocka $(INGEST_LIBS)
 
-$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(LIBPREP_SRCS) $(LIBPREP_HDRS) \
-        $(INGEST_SRCS) $(INGEST_HDRS)
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_DIR)/obj/libingest.a \
+        $(FUZZ_DIR)/obj/libprep.a
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(PREP_CPPFLAGS) -Iingest $(FUZZ_FLAGS) $(FUZZ_WARN) \
-	    -o $@ $< $(LIBPREP_SRCS) \
-	    $(filter-out ingest/main.c,$(INGEST_SRCS)) $(INGEST_LIBS)
+	$(FUZZ_CC) $(INGEST_CPPFLAGS) $(FUZZ_FLAGS) $(FUZZ_WARN) \
+	    -o $@ $< $(filter %.a,$^) $(INGEST_LIBS)
 
 # seeds are generated from the fixtures, never committed
 $(FUZZ_DIR)/seeds/.done: tests/fuzz/make_seeds.py \
@@ -198,6 +243,11 @@ fuzz-smoke:
 compat:
 	tools/nginx-compat.sh $(BUILD)/compat
 
+# deploy/prometheus-alerts.yml: syntax, then its unit tests
+monitoring-check:
+	promtool check rules deploy/prometheus-alerts.yml
+	promtool test rules deploy/prometheus/alerts-test.yml
+
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
@@ -210,6 +260,7 @@ test: deps
 	$(MAKE) unit
 	$(MAKE) fuzz-smoke
 	$(MAKE) compat
+	$(MAKE) monitoring-check
 	$(MAKE) integration
 
 run: deps all

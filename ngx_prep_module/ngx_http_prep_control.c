@@ -141,6 +141,7 @@ ngx_http_prep_control_status(ngx_http_request_t *r,
     ngx_atomic_uint_t       generation;
     ngx_http_prep_live_t    live;
     ngx_http_prep_slot_t   *slots, *slot;
+    ngx_http_prep_suspension_t  sus;
 
     ccf = (ngx_core_conf_t *) ngx_get_conf(ngx_cycle->conf_ctx,
                                            ngx_core_module);
@@ -164,7 +165,10 @@ ngx_http_prep_control_status(ngx_http_request_t *r,
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
+    ngx_http_prep_suspension_read(zone, &sus);
+
     len = sizeof("{\"store\":,\"workers\":[]}" CRLF)
+          + ngx_http_prep_suspension_json_len()
           + ngx_http_prep_json_len(zone->store.data, zone->store.len)
           + ngx_http_prep_live_len(&live)
           + n * (6 * NGX_HTTP_PREP_JSON_FIELD
@@ -201,7 +205,9 @@ ngx_http_prep_control_status(ngx_http_request_t *r,
                         slot->mapped, slot->old_requests);
     }
 
-    p = ngx_cpymem(p, "]}" CRLF, sizeof("]}" CRLF) - 1);
+    *p++ = ']';
+    p = ngx_http_prep_suspension_json(p, &sus);
+    p = ngx_cpymem(p, "}" CRLF, sizeof("}" CRLF) - 1);
 
     b->last = p;
 

@@ -59,6 +59,10 @@ ngx_http_prep_serve_handler(ngx_http_request_t *r)
 
     s = ngx_http_prep_current();
 
+    if (ngx_http_prep_suspended()) {
+        return ngx_http_prep_send_notice(r, s);
+    }
+
     if (s == NULL) {
         return ngx_http_prep_send_placeholder(r, plcf);
     }

@@ -346,7 +346,8 @@ ngx_http_prep_store(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     /* the slab pool's own pages plus ours, rounded up */
     size = 8 * ngx_pagesize
-           + ngx_align(sizeof(ngx_http_prep_shctx_t), ngx_pagesize);
+           + ngx_align(sizeof(ngx_http_prep_shctx_t), ngx_pagesize)
+           + NGX_HTTP_PREP_NOTICE_MAX + 2 * ngx_pagesize;
 
     shm_zone = ngx_shared_memory_add(cf, &name, size, &ngx_http_prep_module);
     if (shm_zone == NULL) {

@@ -47,6 +47,30 @@
 #define NGX_HTTP_PREP_SHA256_HEX_LEN    (2 * PREP_SHA256_LEN)
 
 
+/* the suspension notice: STORE/suspension.json and STORE/notice.html */
+#define NGX_HTTP_PREP_SUSPENSION_FILE   "/suspension.json"
+#define NGX_HTTP_PREP_NOTICE_FILE       "/notice.html"
+#define NGX_HTTP_PREP_NOTICE_MAX        (1024 * 1024)
+#define NGX_HTTP_PREP_SUSPENSION_MAX    (16 * 1024)
+#define NGX_HTTP_PREP_SUSPEND_REASON    512
+
+/* how long a cache may keep the notice, in seconds */
+#define NGX_HTTP_PREP_NOTICE_CACHE      "public, max-age=10"
+
+
+/* the suspension as loaded with "current"; under the zone mutex */
+typedef struct {
+    ngx_atomic_t               suspended;      /* read without the lock */
+    time_t                     since;
+    /* JSON string contents as written by prep-ingest, still escaped */
+    u_char                     reason[NGX_HTTP_PREP_SUSPEND_REASON + 1];
+    size_t                     reason_len;
+    u_char                     sha256[NGX_HTTP_PREP_SHA256_HEX_LEN + 1];
+    u_char                    *notice;         /* slab; NULL: built-in */
+    size_t                     notice_len;
+} ngx_http_prep_suspension_t;
+
+
 /* the live snapshot as published in the zone */
 typedef struct {
     u_char                     name[NGX_HTTP_PREP_NAME_MAX + 1];
@@ -84,6 +108,8 @@ typedef struct {
     size_t                     store_len;
 
     ngx_http_prep_slot_t       slots[NGX_HTTP_PREP_MAX_SLOTS];
+
+    ngx_http_prep_suspension_t suspension;
 } ngx_http_prep_shctx_t;
 
 
@@ -209,6 +235,18 @@ ngx_int_t ngx_http_prep_register_variables(ngx_conf_t *cf,
 /* ngx_http_prep_filter.c: X-PREP-Corte and the variables */
 ngx_int_t ngx_http_prep_filter_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_prep_add_variables(ngx_conf_t *cf);
+
+/* ngx_http_prep_suspend.c: the institute's suspension notice */
+void ngx_http_prep_suspension_load(ngx_http_prep_zone_t *zone,
+    ngx_log_t *log);
+ngx_uint_t ngx_http_prep_suspended(void);
+ngx_int_t ngx_http_prep_send_notice(ngx_http_request_t *r,
+    ngx_http_prep_snapshot_t *s);
+void ngx_http_prep_suspension_read(ngx_http_prep_zone_t *zone,
+    ngx_http_prep_suspension_t *sus);
+size_t ngx_http_prep_suspension_json_len(void);
+u_char *ngx_http_prep_suspension_json(u_char *p,
+    ngx_http_prep_suspension_t *sus);
 
 /* ngx_http_prep_control.c */
 ngx_int_t ngx_http_prep_control_handler(ngx_http_request_t *r);

@@ -381,5 +381,9 @@ void ngx_http_prep_stats_register_paths(void);
 /* ngx_http_prep_status.c */
 ngx_int_t ngx_http_prep_status_handler(ngx_http_request_t *r);
 
+/* ngx_http_prep_status_html.c: the page for a browser */
+ngx_int_t ngx_http_prep_status_html_wanted(ngx_http_request_t *r);
+ngx_int_t ngx_http_prep_status_html(ngx_http_request_t *r);
+
 
 #endif /* _NGX_HTTP_PREP_STATS_H_INCLUDED_ */

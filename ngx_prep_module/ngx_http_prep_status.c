@@ -62,6 +62,7 @@ typedef struct {
     ngx_uint_t                   ndays;
 
     ngx_http_prep_period_t       today;
+    ngx_http_prep_suspension_t   suspension;
     uint64_t                     visitors_all;
     uint64_t                     visitors_hour;
 } ngx_http_prep_status_t;
@@ -114,6 +115,10 @@ ngx_http_prep_status_handler(ngx_http_request_t *r)
 
     if (rc != NGX_OK) {
         return rc;
+    }
+
+    if (ngx_http_prep_status_html_wanted(r)) {
+        return ngx_http_prep_status_html(r);
     }
 
     if (ngx_http_prep_status_format(r, &format, &top) != NGX_OK) {
@@ -326,6 +331,7 @@ ngx_http_prep_status_collect(ngx_http_request_t *r,
         store = pmcf->shm_zone->data;
         ngx_http_prep_read_live(store, &st->live, &st->generation);
         st->have_corte = (st->live.name_len != 0);
+        ngx_http_prep_suspension_read(store, &st->suspension);
     }
 
     /* the rows by hits, "other" apart */
@@ -554,6 +560,7 @@ ngx_http_prep_status_json(ngx_http_request_t *r, ngx_http_prep_status_t *st)
           + ngx_http_prep_json_len(sh->last_error,
                                    ngx_strlen(sh->last_error))
           + ngx_http_prep_json_len(sh->restored, ngx_strlen(sh->restored))
+          + ngx_http_prep_suspension_json_len()
           + (st->nbuckets + st->nhours + st->ndays)
             * NGX_HTTP_PREP_STATUS_LINE;
 
@@ -588,6 +595,7 @@ ngx_http_prep_status_json(ngx_http_request_t *r, ngx_http_prep_status_t *st)
         p = ngx_cpymem(p, "null", sizeof("null") - 1);
     }
 
+    p = ngx_http_prep_suspension_json(p, &st->suspension);
     p = ngx_cpymem(p, ",\"since\":", sizeof(",\"since\":") - 1);
     p = ngx_http_prep_json_time(p, sh->since);
     p = ngx_cpymem(p, ",\"now\":", sizeof(",\"now\":") - 1);
@@ -885,6 +893,12 @@ ngx_http_prep_status_prom(ngx_http_request_t *r, ngx_http_prep_status_t *st)
                                     "Publications since nginx started.");
         p = ngx_sprintf(p, "prep_corte_generation %uA\n", st->generation);
     }
+
+    p = ngx_http_prep_prom_head(p, "prep_suspended", "gauge",
+                                "1 while the institute's suspension notice "
+                                "is answered.");
+    p = ngx_sprintf(p, "prep_suspended %d\n",
+                    st->suspension.suspended ? 1 : 0);
 
     p = ngx_http_prep_prom_head(p, "prep_stats_since_seconds", "gauge",
                                 "When counting began (unix time).");

@@ -239,6 +239,8 @@ ngx_http_prep_publish(ngx_http_prep_zone_t *zone, ngx_log_t *log,
     sh = zone->sh;
     *changed = 0;
 
+    ngx_http_prep_suspension_load(zone, log);
+
     for (try = 0; try < NGX_HTTP_PREP_PUBLISH_TRIES; try++) {
 
         rc = ngx_http_prep_readlink(&zone->store, name, &len, err);

@@ -17,8 +17,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "ingest_build.h"
-#include "ingest_store.h"
+#include "package/ingest_build.h"
+#include "store/ingest_store.h"
 
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);

@@ -87,6 +87,9 @@ def validator_seeds():
     yield "second_member", good + good
     yield "crc", good[:-8] + bytes([good[-8] ^ 1]) + good[-7:]
     yield "empty_tar", gzip.compress(b"\0" * 1024, mtime=0)
+    # names that lie (issue 8): the same builders as the catalogue
+    for row, data, _ in gen_prep.lying_name_packages():
+        yield row, data
 
 
 def main():

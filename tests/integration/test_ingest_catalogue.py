@@ -391,6 +391,14 @@ REJECTED = [
      "corte_mismatch"),
 ]
 
+# tar names that lie (issue 8): a NUL inside a record that names a
+# member, a global pax header naming files, two names for one member;
+# the packages are made by tests/fixtures/gen_prep.py (also fuzz seeds)
+REJECTED += [("name_lies_" + kind,
+              (lambda k=kind: gz(ph.gen_prep.lying_name_tar(k, CORTE))),
+              reason)
+             for kind, reason in ph.gen_prep.LYING_NAMES]
+
 # names without a corte: the content alone must carry it
 NAMES = {"corte_missing": "sin_fecha_corte_missing.tar.gz"}
 
@@ -608,3 +616,33 @@ def test_odd_entries_in_the_drop_folder(live, tmp_path, kind):
     if kind == "symlink":
         assert os.readlink(qpath) == "/etc/shadow"
     assert_live_unchanged(w)
+
+
+def test_lying_names_read_differently_by_python(tmp_path):
+    """The packages refused as path_nul and path_ambiguous really are
+    read two ways: Python's tarfile sees the whole pax path (with its
+    "..") where libarchive cuts it at the NUL (tests/unit/test_archive.c,
+    test_lying_names), and applies a global pax path to every member,
+    which libarchive ignores.  prep-ingest check refuses both."""
+    def names(kind):
+        raw = ph.gen_prep.lying_name_tar(kind, CORTE)
+        with tarfile.open(fileobj=io.BytesIO(raw)) as t:
+            return [m.name for m in t.getmembers()]
+
+    nul = names("pax_path_nul")
+    assert "assets/evil\0.json/../../x.txt" in nul, nul
+    # neither the cut name nor the ustar name field
+    assert "assets/evil" not in nul and "assets/other.json" not in nul
+
+    glob = names("pax_global_path")
+    assert glob == ["evil.txt", "evil.txt"], glob
+
+    for kind, reason in (("pax_path_nul", "path_nul"),
+                         ("pax_global_path", "path_ambiguous")):
+        pkg = tmp_path / ("%s_%s.tar.gz" % (CORTE, kind))
+        pkg.write_bytes(gz(ph.gen_prep.lying_name_tar(kind, CORTE)))
+        r = subprocess.run([str(ph.INGEST_BIN), "check", str(pkg)],
+                           capture_output=True, text=True,
+                           timeout=ph.INGEST_TIMEOUT)
+        assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
+        assert reason in r.stdout + r.stderr, (r.stdout, r.stderr)

@@ -1,8 +1,8 @@
 /*
  * Copyright (C) the ngx_prep authors
  *
- * Unit tests of package reading and validation (ingest/archive.c,
- * ingest/gzcheck.c, ingest/pathset.c).  Packages are built in memory
+ * Unit tests of package reading and validation (ingest/package/: reader.c,
+ * gzcheck.c, pathset.c).  Packages are built in memory
  * with libarchive's writer (or by damaging the bytes of a good one),
  * written to an unlinked temp file and read back through
  * ingest_archive_read(); every refusal is checked by its reason code.
@@ -25,8 +25,9 @@
 #include <archive_entry.h>
 #include <cmocka.h>
 #include <openssl/evp.h>
+#include <zlib.h>
 
-#include "ingest_archive.h"
+#include "package/ingest_reader.h"
 #include "test_util.h"
 
 
@@ -1061,6 +1062,196 @@ test_reason_codes(void **state)
 }
 
 
+/* ---------------------------------------------- names that lie (issue 8) */
+
+
+#define RAW_CAP  (16 * 512)
+
+typedef struct {
+    unsigned char  b[RAW_CAP];
+    size_t         len;
+} raw_t;
+
+
+static void
+raw_block(raw_t *r, const char *name, char type, size_t size,
+    const char *prefix, size_t prefix_len)
+{
+    unsigned char  *h;
+    unsigned        sum, i;
+
+    assert_true(r->len + 512 <= RAW_CAP);
+    h = r->b + r->len;
+    memset(h, 0, 512);
+    memcpy(h, name, strlen(name));
+    memcpy(h + 100, "0000644", 8);
+    memcpy(h + 108, "0000000", 8);
+    memcpy(h + 116, "0000000", 8);
+    (void) snprintf((char *) h + 124, 12, "%011zo", size);
+    memcpy(h + 136, "14624071324", 12);
+    h[156] = (unsigned char) type;
+    memcpy(h + 257, "ustar\0" "00", 8);
+    memcpy(h + 345, prefix, prefix_len);
+    memset(h + 148, ' ', 8);
+
+    for (sum = 0, i = 0; i < 512; i++) {
+        sum += h[i];
+    }
+
+    (void) snprintf((char *) h + 148, 8, "%06o", sum);
+    h[155] = ' ';
+    r->len += 512;
+}
+
+
+static void
+raw_data(raw_t *r, const void *data, size_t n)
+{
+    size_t  padded;
+
+    padded = (n + 511) / 512 * 512;
+    assert_true(r->len + padded <= RAW_CAP);
+    memset(r->b + r->len, 0, padded);
+    memcpy(r->b + r->len, data, n);
+    r->len += padded;
+}
+
+
+static void
+raw_file(raw_t *r, const char *name, const char *text)
+{
+    raw_block(r, name, '0', strlen(text), "", 0);
+    raw_data(r, text, strlen(text));
+}
+
+
+/* the site, then one record (pax 'x' or GNU 'L') and the entry it names,
+ * then the end blocks */
+static void
+raw_lying(raw_t *r, char type, const char *rec, size_t rec_len,
+    const char *prefix, size_t prefix_len)
+{
+    r->len = 0;
+    raw_file(r, "index.html", INDEX_HTML);
+
+    if (rec != NULL) {
+        raw_block(r, type == 'L' ? "././@LongLink" : "PaxHeader/x", type,
+                  rec_len, "", 0);
+        raw_data(r, rec, rec_len);
+    }
+
+    raw_block(r, "other.json", '0', 2, prefix, prefix_len);
+    raw_data(r, "{}", 2);
+    assert_true(r->len + 1024 <= RAW_CAP);
+    memset(r->b + r->len, 0, 1024);
+    r->len += 1024;
+}
+
+
+/* the name libarchive gives the second entry of the raw tar */
+static void
+libarchive_name(const raw_t *r, char *name, size_t size)
+{
+    struct archive        *a;
+    struct archive_entry  *e;
+
+    a = archive_read_new();
+    assert_non_null(a);
+    assert_int_equal(archive_read_support_format_tar(a), ARCHIVE_OK);
+    assert_int_equal(archive_read_open_memory(a, r->b, r->len), ARCHIVE_OK);
+    assert_int_equal(archive_read_next_header(a, &e), ARCHIVE_OK);
+    assert_int_equal(archive_read_next_header(a, &e), ARCHIVE_OK);
+    (void) snprintf(name, size, "%s", archive_entry_pathname(e));
+    (void) archive_read_free(a);
+}
+
+
+/* gzipped and read: 0 or the reason of the refusal */
+static int
+raw_reason(const raw_t *r)
+{
+    int              rc;
+    uLongf           n;
+    z_stream         zs;
+    ingest_err_t     err;
+    unsigned char   *gz;
+
+    n = RAW_CAP * 2;
+    gz = malloc(n);
+    assert_non_null(gz);
+
+    memset(&zs, 0, sizeof(zs));
+    assert_int_equal(deflateInit2(&zs, 6, Z_DEFLATED, 16 + MAX_WBITS, 8,
+                                  Z_DEFAULT_STRATEGY), Z_OK);
+    zs.next_in = (unsigned char *) r->b;
+    zs.avail_in = (uInt) r->len;
+    zs.next_out = gz;
+    zs.avail_out = (uInt) n;
+    rc = deflate(&zs, Z_FINISH);
+    assert_int_equal(rc, Z_STREAM_END);
+    n = zs.total_out;
+    (void) deflateEnd(&zs);
+
+    rc = read_bytes(gz, n, NULL, &seen, &info, &err);
+    free(gz);
+
+    return rc == 0 ? 0 : (int) err.reason;
+}
+
+
+static void
+test_lying_names(void **state)
+{
+    raw_t   *r;
+    char     name[256];
+
+    static const char  pax_path[] =
+        "38 path=assets/evil\0.json/../../x.txt\n";
+    static const char  pax_link[] = "23 linkpath=a\0/../../b\n";
+    static const char  gnu_long[] = "assets/evil\0../../x.txt\0";
+
+    (void) state;
+    r = malloc(sizeof(raw_t));
+    assert_non_null(r);
+
+    /* the headers are sound: libarchive reads the site and the entry */
+    raw_lying(r, 0, NULL, 0, "", 0);
+    libarchive_name(r, name, sizeof(name));
+    assert_string_equal(name, "other.json");
+    assert_int_equal(raw_reason(r), 0);
+
+    /* a NUL in the pax path: libarchive cuts the name there, a name
+     * neither the record nor the ustar header states (Python's tarfile
+     * keeps the whole record: tests/integration/test_ingest_catalogue) */
+    raw_lying(r, 'x', pax_path, sizeof(pax_path) - 1, "", 0);
+    libarchive_name(r, name, sizeof(name));
+    assert_string_equal(name, "assets/evil");
+    assert_int_equal(raw_reason(r), INGEST_PATH_NUL);
+
+    raw_lying(r, 'x', pax_link, sizeof(pax_link) - 1, "", 0);
+    assert_int_equal(raw_reason(r), INGEST_PATH_NUL);
+
+    raw_lying(r, 'L', gnu_long, sizeof(gnu_long) - 1, "", 0);
+    libarchive_name(r, name, sizeof(name));
+    assert_string_equal(name, "assets/evil");
+    assert_int_equal(raw_reason(r), INGEST_PATH_NUL);
+
+    /* the ustar prefix: libarchive stops at the NUL */
+    raw_lying(r, 0, NULL, 0, "assets\0/../..", 13);
+    libarchive_name(r, name, sizeof(name));
+    assert_string_equal(name, "assets/other.json");
+    assert_int_equal(raw_reason(r), INGEST_PATH_NUL);
+
+    /* a sound prefix is read the same by both readers */
+    raw_lying(r, 0, NULL, 0, "assets", 6);
+    libarchive_name(r, name, sizeof(name));
+    assert_string_equal(name, "assets/other.json");
+    assert_int_equal(raw_reason(r), 0);
+
+    free(r);
+}
+
+
 int
 main(void)
 {
@@ -1082,6 +1273,7 @@ main(void)
         cmocka_unit_test(test_not_a_package),
         cmocka_unit_test(test_sink_failure),
         cmocka_unit_test(test_reason_codes),
+        cmocka_unit_test(test_lying_names),
     };
 
     /* as prep-ingest's main(): libarchive converts names to UTF-8 */

@@ -1,8 +1,8 @@
 /*
  * Copyright (C) the ngx_prep authors
  *
- * Unit tests of snapshot building and the store (ingest/build.c,
- * ingest/compress.c, ingest/store.c): a package goes in, a snapshot that
+ * Unit tests of snapshot building and the store (ingest/package/build.c,
+ * compress.c, ingest/store/store.c): a package goes in, a snapshot that
  * prep_snap_open() accepts comes out, with the right bytes, types,
  * hashes, gzip variants (reused from the previous snapshot when the
  * content is the same) and corte; the store flips current atomically.
@@ -29,9 +29,9 @@
 #include <openssl/evp.h>
 #include <zlib.h>
 
-#include "ingest_build.h"
-#include "ingest_compress.h"
-#include "ingest_store.h"
+#include "package/ingest_build.h"
+#include "package/ingest_compress.h"
+#include "store/ingest_store.h"
 #include "test_util.h"
 
 

@@ -1,7 +1,7 @@
 /*
  * Copyright (C) the ngx_prep authors
  *
- * Unit tests of corte detection (ingest/corte.c, ingest/corte_zip.c):
+ * Unit tests of corte detection (ingest/package/corte.c, corte_zip.c):
  * file names, both CSV dialects (IEQROO "2024/06/03", Anexo 13
  * "03/06/2024", IECM padding), JSON "ultimoCorte" (also split across
  * any chunk boundary), zips and zips in zips, and the rules that tie the
@@ -23,7 +23,7 @@
 #include <archive.h>
 #include <cmocka.h>
 
-#include "ingest_corte.h"
+#include "package/ingest_corte.h"
 #include "test_util.h"
 
 

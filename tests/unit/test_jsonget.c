@@ -1,8 +1,8 @@
 /*
  * Copyright (C) the ngx_prep authors
  *
- * Unit tests of the small JSON reader (ingest/jsonget.c) and of the
- * events builder (ingest/events.c), which must agree: every line the
+ * Unit tests of the small JSON reader (ingest/common/jsonget.c) and of the
+ * events builder (ingest/store/events.c), which must agree: every line the
  * builder writes, whatever the strings in it, reads back to the same
  * values.  Documents are copied into heap buffers of their exact size,
  * so ASan reports any read past the end.
@@ -21,8 +21,8 @@
 
 #include <cmocka.h>
 
-#include "ingest_events.h"
-#include "ingest_jsonget.h"
+#include "store/ingest_events.h"
+#include "common/ingest_jsonget.h"
 #include "test_util.h"
 
 

@@ -1,7 +1,7 @@
 /*
  * Copyright (C) the ngx_prep authors
  *
- * Unit tests of the strict tar reader (ingest/tarcheck.c), on tar
+ * Unit tests of the strict tar reader (ingest/package/tarcheck.c), on tar
  * streams built block by block here: what it accepts, what it refuses
  * and why, the pax size record, the end of the archive, and that
  * feeding a stream in any pieces gives the same verdict.
@@ -18,7 +18,7 @@
 
 #include <cmocka.h>
 
-#include "ingest_tarcheck.h"
+#include "package/ingest_tarcheck.h"
 
 
 #define BLOCK  512
@@ -104,6 +104,7 @@ check(const tar_t *t, ingest_reason_e *reason, uint64_t *entries)
     rc = ingest_tarcheck_finish(&c);
     *reason = c.err.reason;
     *entries = c.entries;
+    ingest_tarcheck_free(&c);
 
     for (step = 1; step < 700; step += step < 20 ? 1 : 37) {
         ingest_tarcheck_init(&c);
@@ -117,6 +118,7 @@ check(const tar_t *t, ingest_reason_e *reason, uint64_t *entries)
         assert_int_equal(rc2, rc);
         assert_int_equal(c.err.reason, *reason);
         assert_int_equal(c.entries, *entries);
+        ingest_tarcheck_free(&c);
     }
 
     return rc;
@@ -280,6 +282,7 @@ test_pax_size(void **state)
     ingest_tarcheck_init(&c);
     ingest_tarcheck_feed(&c, t->buf, t->len);
     assert_int_equal(c.file_bytes, 3);
+    ingest_tarcheck_free(&c);
 
     /* the same entry after each bad pax header: refused */
     for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -302,6 +305,187 @@ test_pax_size(void **state)
 }
 
 
+/* a pax or GNU header of exactly these bytes (NULs included) */
+static void
+record(tar_t *t, const char *bytes, size_t n, char type)
+{
+    char  size[24];
+
+    (void) snprintf(size, sizeof(size), "%011zo", n);
+    header(t, type == 'L' ? "././@LongLink" : "PaxHeader/x", type, size);
+    data(t, bytes, n);
+}
+
+
+/* a ustar header whose prefix field (345, 155 bytes) is given */
+static void
+with_prefix(tar_t *t, size_t at, const char *prefix, size_t n)
+{
+    unsigned char  *h;
+    unsigned        sum, i;
+
+    h = t->buf + at;
+    memcpy(h + 345, prefix, n);
+    memset(h + 148, ' ', 8);
+
+    for (sum = 0, i = 0; i < BLOCK; i++) {
+        sum += h[i];
+    }
+
+    (void) snprintf((char *) h + 148, 8, "%06o", sum);
+    h[155] = ' ';
+}
+
+
+static void
+test_names_nul(void **state)
+{
+    tar_t            *t;
+    size_t            i, at;
+    uint64_t          entries;
+    ingest_reason_e   reason;
+
+    static const char  path_nul[] =
+        "38 path=assets/evil\0.json/../../x.txt\n";
+    static const char  link_nul[] = "23 linkpath=a\0/../../b\n";
+    static const char  long_nul[] = "assets/evil\0../../x.txt\0";
+
+    static const struct {
+        const char  *bytes;
+        size_t       len;
+        char         type;
+        ingest_reason_e  reason;
+    } bad[] = {
+        { path_nul, sizeof(path_nul) - 1, 'x', INGEST_PATH_NUL },
+        { link_nul, sizeof(link_nul) - 1, 'x', INGEST_PATH_NUL },
+        { long_nul, sizeof(long_nul) - 1, 'L', INGEST_PATH_NUL },
+        { "17 path=evil.txt\n", 17, 'g', INGEST_PATH_AMBIGUOUS },
+        { "19 linkpath=/etc/x\n", 19, 'g', INGEST_PATH_AMBIGUOUS },
+        { "10 path=a\n10 path=b\n", 20, 'x', INGEST_PATH_AMBIGUOUS },
+        { "25 GNU.sparse.name=a.bin\n", 25, 'x', INGEST_SPARSE },
+        { "25 GNU.sparse.size=\0\0\0\0\0\n", 25, 'x', INGEST_SPARSE },
+    };
+
+    (void) state;
+    t = calloc(1, sizeof(tar_t));
+    assert_non_null(t);
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        t->len = 0;
+        record(t, bad[i].bytes, bad[i].len, bad[i].type);
+        file(t, "assets/other.json", "{}");
+        end(t);
+        assert_int_equal(check(t, &reason, &entries), -1);
+        assert_int_equal(reason, bad[i].reason);
+    }
+
+    /* a pax path and a GNU long name for one entry */
+    t->len = 0;
+    record(t, "10 path=a\n", 10, 'x');
+    record(t, "b\0", 2, 'L');
+    file(t, "c", "{}");
+    end(t);
+    assert_int_equal(check(t, &reason, &entries), -1);
+    assert_int_equal(reason, INGEST_PATH_AMBIGUOUS);
+
+    /* the trailing NULs of a GNU long name are its end, not a lie */
+    t->len = 0;
+    record(t, "assets/a-long-name.json\0\0\0", 26, 'L');
+    file(t, "assets/a-long-n", "{}");
+    end(t);
+    assert_int_equal(check(t, &reason, &entries), 0);
+    assert_int_equal(entries, 1);
+
+    /* ustar prefix: "assets" is fine, "assets\0evil" is not */
+    t->len = 0;
+    at = t->len;
+    file(t, "x.json", "{}");
+    with_prefix(t, at, "assets", 6);
+    end(t);
+    assert_int_equal(check(t, &reason, &entries), 0);
+
+    t->len = 0;
+    at = t->len;
+    file(t, "x.json", "{}");
+    with_prefix(t, at, "assets\0/../..", 13);
+    end(t);
+    assert_int_equal(check(t, &reason, &entries), -1);
+    assert_int_equal(reason, INGEST_PATH_NUL);
+
+    /* a name record followed by no entry */
+    t->len = 0;
+    record(t, "10 path=a\n", 10, 'x');
+    end(t);
+    assert_int_equal(check(t, &reason, &entries), -1);
+    assert_int_equal(reason, INGEST_TAR_HEADER);
+
+    free(t);
+}
+
+
+/* the names given as libarchive's must be those the headers state */
+static int
+names_agree(const tar_t *t, const char **names, size_t n)
+{
+    int                 rc;
+    size_t              i;
+    ingest_tarcheck_t   c;
+
+    ingest_tarcheck_init(&c);
+    ingest_tarcheck_feed(&c, t->buf, t->len);
+
+    for (i = 0; i < n; i++) {
+        ingest_tarcheck_name(&c, names[i], strlen(names[i]));
+    }
+
+    rc = ingest_tarcheck_finish(&c);
+    assert_true(rc == 0 || c.err.reason == INGEST_PATH_AMBIGUOUS);
+    ingest_tarcheck_free(&c);
+
+    return rc;
+}
+
+
+static void
+test_names_compared(void **state)
+{
+    tar_t   *t;
+    size_t   at;
+
+    static const char  *right[] = { "assets/x.json", "b.txt", "long.json" };
+    static const char  *cut[] = { "assets/x.json", "b", "long.json" };
+    static const char  *swapped[] = { "b.txt", "assets/x.json",
+                                      "long.json" };
+    static const char  *doubled[] = { "assets//x.json", "b.txt",
+                                      "long.json" };
+
+    (void) state;
+    t = calloc(1, sizeof(tar_t));
+    assert_non_null(t);
+
+    at = t->len;
+    file(t, "x.json", "{}");
+    with_prefix(t, at, "assets", 6);
+    record(t, "14 path=b.txt\n", 14, 'x');
+    file(t, "ustar-name", "{}");
+    record(t, "long.json\0", 10, 'L');
+    file(t, "long.js", "{}");
+    end(t);
+
+    assert_int_equal(names_agree(t, right, 3), 0);
+    assert_int_equal(names_agree(t, cut, 3), -1);
+    assert_int_equal(names_agree(t, swapped, 3), -1);
+    /* libarchive adds no slash after a prefix: neither may we */
+    assert_int_equal(names_agree(t, doubled, 3), -1);
+
+    /* fewer names than entries: libarchive stopped early, and the
+     * count check of the caller refuses the package instead */
+    assert_int_equal(names_agree(t, right, 2), 0);
+
+    free(t);
+}
+
+
 int
 main(void)
 {
@@ -310,6 +494,8 @@ main(void)
         cmocka_unit_test(test_refused),
         cmocka_unit_test(test_base256_size),
         cmocka_unit_test(test_pax_size),
+        cmocka_unit_test(test_names_nul),
+        cmocka_unit_test(test_names_compared),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -2,9 +2,9 @@
  * Copyright (C) the ngx_prep authors
  *
  * Unit tests of the daemon's files and settings: the config file and
- * command line (ingest/config.c), the sidecar reader, the private copy,
- * quarantine and retention (ingest/staging.c, quarantine.c,
- * retention.c), each in a temporary directory.
+ * command line (ingest/cli/config.c), the sidecar reader, the private copy,
+ * quarantine and retention (ingest/daemon/staging.c,
+ * ingest/store/quarantine.c, retention.c), each in a temporary directory.
  */
 
 
@@ -24,9 +24,9 @@
 #include <cmocka.h>
 #include <openssl/sha.h>
 
-#include "ingest_config.h"
-#include "ingest_files.h"
-#include "ingest_jsonget.h"
+#include "cli/ingest_config.h"
+#include "store/ingest_files.h"
+#include "common/ingest_jsonget.h"
 
 
 typedef struct {

@@ -1,0 +1,620 @@
+/*
+ * Copyright (C) the ngx_prep authors
+ *
+ * prep-ingest publish: one package, one snapshot, one flip of current.
+ * Whatever fails, current keeps naming the snapshot it named before and
+ * the temp file is removed.
+ */
+
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "package/ingest_build.h"
+#include "cli/ingest_cmd.h"
+#include "store/ingest_store.h"
+
+
+typedef struct {
+    const char       *store;
+    const char       *package;
+    ingest_limits_t   limits;
+    int               gzip_level;
+    int               quiet;
+    int               help;
+} ingest_publish_opts_t;
+
+
+typedef struct {
+    ingest_publish_opts_t  *opts;
+    ingest_store_t          store;
+    ingest_snapfile_t       prev;
+    int                     have_prev;
+    char                    prev_name[INGEST_SNAP_NAME_LEN];
+    int                     pkg_fd;
+    int                     tmp_fd;
+    char                    tmp_name[32];
+    char                    final[INGEST_SNAP_NAME_LEN];
+    int                     already_current;
+    ingest_build_result_t   res;
+    double                  start;
+} ingest_publish_t;
+
+
+static const char  ingest_publish_help[] =
+"NAME\n"
+"    prep-ingest publish - make a PREP package the current snapshot\n"
+"\n"
+"SYNOPSIS\n"
+"    prep-ingest publish --store DIR [OPTION]... PACKAGE.tar.gz\n"
+"\n"
+"DESCRIPTION\n"
+"    Reads PACKAGE.tar.gz, the \"paquete de difusion\" of one corte (a\n"
+"    gzip-compressed tar), as a stream and never extracts it.  Every\n"
+"    entry is validated; the files are written into one immutable\n"
+"    snapshot, DIR/cortes/<corte id>-<12 hex of the package SHA-256>.snap,\n"
+"    which is fsynced, checked and then made current by an atomic flip\n"
+"    of the DIR/current symlink.  nginx (ngx_prep) serves current.\n"
+"\n"
+"    The package is rejected, and DIR left as it was, when:\n"
+"      - the gzip stream is not exactly one valid member (bad CRC-32 or\n"
+"        length, truncated, or followed by any other data);\n"
+"      - an entry is a symbolic or hard link, a device, FIFO, socket or\n"
+"        sparse file;\n"
+"      - a name is absolute, holds \"..\", an empty segment, a control\n"
+"        character, a backslash or invalid UTF-8, or is too long or deep;\n"
+"      - two entries have the same name once normalized, or a file is\n"
+"        also used as a directory;\n"
+"      - a limit below is exceeded;\n"
+"      - the site root has no index.html.  When every entry sits under\n"
+"        one top-level folder, that folder is the root;\n"
+"      - the corte time is not certain.  Its sources are the package\n"
+"        name (YYYYMMDD_HHMM), the date line in the first 8 lines of\n"
+"        every CSV (\"2024/06/03 00:15 (UTC-5)\" or \"03/06/2024 00:15\n"
+"        (UTC-5)\"), also of CSVs in .zip files and zips inside them, and\n"
+"        the \"ultimoCorte\" objects of JSON files.  All must agree and at\n"
+"        least one must give the UTC offset.\n"
+"\n"
+"    Content types come from file extensions.  Compressible files get a\n"
+"    gzip variant when it is smaller than the file; when the current\n"
+"    snapshot holds the same content, its gzip bytes are copied instead\n"
+"    of compressing again.  Publishing the package that is already\n"
+"    current changes nothing.  Publishers of one store take turns.\n"
+"\n"
+"OPTIONS\n"
+"    --store DIR\n"
+"        The store (required).  DIR must exist; DIR/cortes is created.\n"
+"    --max-entries N\n"
+"        Files and directories, implied ones included (default 20000).\n"
+"    --max-entry-size SIZE\n"
+"        Bytes of one file (default 256M).\n"
+"    --max-total-size SIZE\n"
+"        Bytes of the uncompressed tar stream (default 1G).\n"
+"    --max-ratio N\n"
+"        Uncompressed to compressed size, past the first MiB (default\n"
+"        200).  Stops decompression bombs early.\n"
+"    --gzip-level N\n"
+"        Compression level of the gzip variants, 1 to 9; 0 makes none\n"
+"        (default 6).\n"
+"    -q, --quiet\n"
+"        Print nothing on success.\n"
+"    -h, --help\n"
+"        Print this help.\n"
+"\n"
+"    SIZE is a number of bytes, optionally followed by K, M, G or T\n"
+"    (binary multiples: 256M is 268435456).\n"
+"\n"
+"OUTPUT\n"
+"    On success, one line on standard output:\n"
+"        published 20240603_0015 (2024-06-03T00:15:00-05:00) 2,431 files,\n"
+"        78.3 MB raw, 12.1 MB gzip (1,980 reused) in 0.84 s (verify\n"
+"        0.12 s, read 0.31 s, gzip 0.35 s, fsync 0.06 s)\n"
+"        -> cortes/20240603_0015-3f2a9c1b7d4e.snap\n"
+"    or \"already current ...\".  On failure, one line on standard error:\n"
+"        prep-ingest: rejected PACKAGE: REASON: MESSAGE\n"
+"        prep-ingest: failed PACKAGE: REASON: MESSAGE\n"
+"    REASON is a stable code.  A package is rejected for one of:\n";
+
+static const char  ingest_publish_help_end[] =
+"    A failure for another reason (io, nospace, nomem, store, internal)\n"
+"    is not the package's fault.\n"
+"\n"
+"EXIT STATUS\n"
+"    0   published, or already current\n"
+"    1   operational failure (I/O, memory, store): worth retrying\n"
+"    2   the package was rejected: retrying will not help\n"
+"    64  bad command line\n"
+"\n"
+"FILES\n"
+"    DIR/current          symbolic link to the current snapshot\n"
+"    DIR/cortes/*.snap    snapshots; never modified once named\n"
+"    DIR/cortes/.tmp-*    snapshots being written; those of a publisher\n"
+"                         that died are removed by the next one\n"
+"    DIR/.lock            flock()ed while publishing\n"
+"\n"
+"EXAMPLES\n"
+"    Publish a corte:\n"
+"        prep-ingest publish --store /srv/prep \\\n"
+"            /srv/drop/20240603_0015_PREP_QROO.tar.gz\n"
+"\n"
+"    Check a package without publishing it where nginx looks:\n"
+"        mkdir /tmp/try && prep-ingest publish --store /tmp/try PKG.tar.gz\n"
+"\n"
+"    Allow a package of up to 4 GiB of content:\n"
+"        prep-ingest publish --store /srv/prep --max-total-size 4G \\\n"
+"            --max-entry-size 1G PKG.tar.gz\n";
+
+
+void
+ingest_cmd_print_reasons(FILE *out, const char *indent, int watch)
+{
+    int          r, last;
+    size_t       col, n;
+    const char  *code;
+
+    col = 0;
+    last = watch ? INGEST_REASON_COUNT : INGEST_OLDER_CORTE;
+
+    for (r = INGEST_NOT_GZIP; r < last; r++) {
+        code = ingest_reason_code((ingest_reason_e) r);
+        n = strlen(code);
+
+        if (col > 0 && col + n + 2 > 72) {
+            fputs(",\n", out);
+            col = 0;
+
+        } else if (col > 0) {
+            fputs(", ", out);
+            col += 2;
+        }
+
+        if (col == 0) {
+            fputs(indent, out);
+            col = strlen(indent);
+        }
+
+        fputs(code, out);
+        col += n;
+    }
+
+    fputs(".\n", out);
+}
+
+
+void
+ingest_cmd_publish_help(FILE *out)
+{
+    fputs(ingest_publish_help, out);
+    ingest_cmd_print_reasons(out, "        ", 0);
+    fputs(ingest_publish_help_end, out);
+}
+
+
+static int ingest_usage_error(const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
+
+
+static int
+ingest_usage_error(const char *fmt, ...)
+{
+    va_list  args;
+
+    fputs(INGEST_PROGRAM " publish: ", stderr);
+    va_start(args, fmt);
+    vfprintf(stderr, fmt, args);
+    va_end(args);
+    fputs("\nTry '" INGEST_PROGRAM " publish --help'.\n", stderr);
+
+    return -1;
+}
+
+
+static int
+ingest_publish_parse(int argc, char **argv, ingest_publish_opts_t *o)
+{
+    int       c;
+    uint64_t  v;
+
+    enum {
+        OPT_STORE = 256, OPT_MAX_ENTRIES, OPT_MAX_ENTRY_SIZE,
+        OPT_MAX_TOTAL_SIZE, OPT_MAX_RATIO, OPT_GZIP_LEVEL
+    };
+
+    static const struct option  longopts[] = {
+        { "store", required_argument, NULL, OPT_STORE },
+        { "max-entries", required_argument, NULL, OPT_MAX_ENTRIES },
+        { "max-entry-size", required_argument, NULL, OPT_MAX_ENTRY_SIZE },
+        { "max-total-size", required_argument, NULL, OPT_MAX_TOTAL_SIZE },
+        { "max-ratio", required_argument, NULL, OPT_MAX_RATIO },
+        { "gzip-level", required_argument, NULL, OPT_GZIP_LEVEL },
+        { "quiet", no_argument, NULL, 'q' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+
+    memset(o, 0, sizeof(ingest_publish_opts_t));
+    ingest_limits_default(&o->limits);
+    o->gzip_level = INGEST_DEFAULT_GZIP_LEVEL;
+
+    optind = 1;
+    opterr = 0;
+
+    while ((c = getopt_long(argc, argv, "+qh", longopts, NULL)) != -1) {
+        switch (c) {
+        case OPT_STORE:
+            o->store = optarg;
+            break;
+
+        case OPT_MAX_ENTRIES:
+            if (ingest_parse_count(optarg, 1, INGEST_LIMIT_MAX_ENTRIES,
+                                   &o->limits.max_entries) != 0)
+            {
+                return ingest_usage_error("--max-entries: \"%s\" is not a "
+                                          "number from 1 to 1000000",
+                                          optarg);
+            }
+            break;
+
+        case OPT_MAX_ENTRY_SIZE:
+            if (ingest_parse_size(optarg, 1, INGEST_LIMIT_MAX_SIZE,
+                                  &o->limits.max_entry_size) != 0)
+            {
+                return ingest_usage_error("--max-entry-size: \"%s\" is not "
+                                          "a size from 1 to 1T", optarg);
+            }
+            break;
+
+        case OPT_MAX_TOTAL_SIZE:
+            if (ingest_parse_size(optarg, 1, INGEST_LIMIT_MAX_SIZE,
+                                  &o->limits.max_total_size) != 0)
+            {
+                return ingest_usage_error("--max-total-size: \"%s\" is not "
+                                          "a size from 1 to 1T", optarg);
+            }
+            break;
+
+        case OPT_MAX_RATIO:
+            if (ingest_parse_count(optarg, 1, INGEST_LIMIT_MAX_RATIO,
+                                   &o->limits.max_ratio) != 0)
+            {
+                return ingest_usage_error("--max-ratio: \"%s\" is not a "
+                                          "number from 1 to 100000",
+                                          optarg);
+            }
+            break;
+
+        case OPT_GZIP_LEVEL:
+            if (ingest_parse_count(optarg, 0, 9, &v) != 0) {
+                return ingest_usage_error("--gzip-level: \"%s\" is not a "
+                                          "level from 0 to 9", optarg);
+            }
+            o->gzip_level = (int) v;
+            break;
+
+        case 'q':
+            o->quiet = 1;
+            break;
+
+        case 'h':
+            o->help = 1;
+            return 0;
+
+        default:
+            return ingest_usage_error("unknown or incomplete option \"%s\"",
+                                      argv[optind - 1]);
+        }
+    }
+
+    if (o->store == NULL) {
+        return ingest_usage_error("--store DIR is required");
+    }
+
+    if (optind + 1 != argc) {
+        return ingest_usage_error("%s", optind == argc
+                                  ? "no package given"
+                                  : "one package at a time");
+    }
+
+    o->package = argv[optind];
+
+    return 0;
+}
+
+
+static int
+ingest_open_package(const char *path, ingest_err_t *err)
+{
+    int          fd;
+    struct stat  sb;
+
+    /* O_NONBLOCK: opening a FIFO put in the package's place must not
+     * block; it is refused below */
+    fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        return ingest_fail_errno(err, errno, "opening the package");
+    }
+
+    if (fstat(fd, &sb) != 0) {
+        (void) ingest_fail_errno(err, errno, "fstat");
+        (void) close(fd);
+        return -1;
+    }
+
+    if (!S_ISREG(sb.st_mode)) {
+        (void) close(fd);
+        return ingest_fail(err, INGEST_IO, "not a regular file");
+    }
+
+    if (fcntl(fd, F_SETFL, 0) != 0) {
+        (void) ingest_fail_errno(err, errno, "fcntl");
+        (void) close(fd);
+        return -1;
+    }
+
+    return fd;
+}
+
+
+/* the current snapshot, to reuse its gzip bytes; a bad one is ignored */
+static void
+ingest_publish_prev(ingest_publish_t *p)
+{
+    char          msg[PREP_ERRLEN];
+    ingest_err_t  err;
+
+    ingest_err_reset(&err);
+
+    if (ingest_store_current(&p->store, p->prev_name, sizeof(p->prev_name),
+                             &err)
+        != 1)
+    {
+        p->prev_name[0] = '\0';
+        return;
+    }
+
+    if (ingest_snapfile_open(&p->prev, p->store.cortes_fd, p->prev_name,
+                             PREP_SNAP_VERIFY_DATA, msg, sizeof(msg))
+        == PREP_SNAP_OK)
+    {
+        p->have_prev = 1;
+        return;
+    }
+
+    ingest_snapfile_close(&p->prev);
+}
+
+
+static int
+ingest_publish_build(ingest_publish_t *p, ingest_err_t *err)
+{
+    long                  cpus;
+    const char           *base;
+    const uint8_t        *sha;
+    ingest_build_conf_t   conf;
+
+    base = strrchr(p->opts->package, '/');
+    base = base ? base + 1 : p->opts->package;
+    cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+    memset(&conf, 0, sizeof(ingest_build_conf_t));
+    conf.fd = p->tmp_fd;
+    conf.spill_dir = p->store.cortes_fd;
+    conf.package_name = base;
+    conf.limits = &p->opts->limits;
+    conf.gzip_level = p->opts->gzip_level;
+    conf.threads = cpus > 1 ? (unsigned) cpus : 1;
+    conf.prev = p->have_prev ? &p->prev.snap : NULL;
+    conf.prev_fd = p->have_prev ? p->prev.fd : -1;
+
+    if (ingest_build(p->pkg_fd, &conf, &p->res, err) != 0) {
+        return -1;
+    }
+
+    sha = p->res.archive.sha256;
+
+    (void) snprintf(p->final, sizeof(p->final),
+                    "%s-%02x%02x%02x%02x%02x%02x.snap", p->res.corte.id,
+                    sha[0], sha[1], sha[2], sha[3], sha[4], sha[5]);
+
+    return 0;
+}
+
+
+/* re-reads what was written, as nginx will, before anyone can see it */
+static int
+ingest_publish_verify(ingest_publish_t *p, ingest_err_t *err)
+{
+    int                rc;
+    char               msg[PREP_ERRLEN];
+    ingest_snapfile_t  sf;
+
+    rc = ingest_snapfile_map(&sf, p->tmp_fd, PREP_SNAP_VERIFY_DATA, msg,
+                             sizeof(msg));
+    ingest_snapfile_close(&sf);
+
+    if (rc != PREP_SNAP_OK) {
+        return ingest_fail(err, rc == PREP_SNAP_EIO ? INGEST_IO
+                                                    : INGEST_INTERNAL,
+                           "the snapshot written does not validate: %s",
+                           msg);
+    }
+
+    return 0;
+}
+
+
+/* a snapshot of the same name already in cortes/ is kept if sound */
+static int
+ingest_publish_existing(ingest_publish_t *p)
+{
+    int                rc;
+    char               msg[PREP_ERRLEN];
+    ingest_snapfile_t  sf;
+
+    if (!ingest_store_exists(&p->store, p->final)) {
+        return 0;
+    }
+
+    rc = ingest_snapfile_open(&sf, p->store.cortes_fd, p->final,
+                              PREP_SNAP_VERIFY_DATA, msg, sizeof(msg));
+    ingest_snapfile_close(&sf);
+
+    return rc == PREP_SNAP_OK;
+}
+
+
+static int
+ingest_publish_run(ingest_publish_t *p, ingest_err_t *err)
+{
+    if (ingest_store_open(&p->store, p->opts->store, err) != 0
+        || ingest_store_lock(&p->store, err) != 0)
+    {
+        return -1;
+    }
+
+    ingest_store_clean(&p->store);
+    ingest_publish_prev(p);
+
+    if (ingest_store_tmp(&p->store, p->tmp_name, sizeof(p->tmp_name),
+                         &p->tmp_fd, err)
+        != 0)
+    {
+        p->tmp_name[0] = '\0';
+        return -1;
+    }
+
+    if (ingest_publish_build(p, err) != 0) {
+        return -1;
+    }
+
+    if (p->have_prev && strcmp(p->prev_name, p->final) == 0) {
+        p->already_current = 1;
+        return 0;
+    }
+
+    if (ingest_store_fsync(&p->store, p->tmp_fd, "the snapshot", err) != 0
+        || ingest_publish_verify(p, err) != 0)
+    {
+        return -1;
+    }
+
+    if (!ingest_publish_existing(p)) {
+        if (ingest_store_commit(&p->store, p->tmp_fd, p->tmp_name,
+                                p->final, err)
+            != 0)
+        {
+            return -1;
+        }
+
+        p->tmp_name[0] = '\0';
+    }
+
+    return ingest_store_flip(&p->store, p->final, err);
+}
+
+
+static void
+ingest_publish_report(ingest_publish_t *p)
+{
+    char                    files[32], raw[32], gz[32], reused[32];
+    ingest_build_result_t  *r;
+
+    r = &p->res;
+
+    if (p->already_current) {
+        printf("already current %s (%s) -> %s/%s\n", r->corte.id,
+               r->corte.iso8601, INGEST_STORE_CORTES, p->final);
+        return;
+    }
+
+    printf("published %s (%s) %s files, %s raw, %s gzip (%s reused) "
+           "in %.2f s (verify %.2f s, read %.2f s, gzip %.2f s, "
+           "fsync %.2f s) -> %s/%s\n",
+           r->corte.id, r->corte.iso8601,
+           ingest_fmt_count(files, sizeof(files), r->files),
+           ingest_fmt_bytes(raw, sizeof(raw), r->raw_bytes),
+           ingest_fmt_bytes(gz, sizeof(gz), r->gzip_bytes),
+           ingest_fmt_count(reused, sizeof(reused), r->gzip_reused),
+           ingest_now() - p->start, r->archive.verify_seconds,
+           r->archive.read_seconds, r->gzip_seconds,
+           p->store.fsync_seconds, INGEST_STORE_CORTES, p->final);
+}
+
+
+int
+ingest_cmd_publish(int argc, char **argv)
+{
+    int                    rc;
+    char                   q[INGEST_NAME_QUOTED];
+    ingest_err_t           err;
+    ingest_publish_t       p;
+    ingest_publish_opts_t  opts;
+
+    if (ingest_publish_parse(argc, argv, &opts) != 0) {
+        return INGEST_EXIT_USAGE;
+    }
+
+    if (opts.help) {
+        ingest_cmd_publish_help(stdout);
+        return INGEST_EXIT_OK;
+    }
+
+    memset(&p, 0, sizeof(ingest_publish_t));
+    p.opts = &opts;
+    p.start = ingest_now();
+    p.tmp_fd = -1;
+    p.prev.fd = -1;
+    p.store.dir_fd = -1;
+    p.store.cortes_fd = -1;
+    p.store.lock_fd = -1;
+
+    ingest_err_reset(&err);
+
+    p.pkg_fd = ingest_open_package(opts.package, &err);
+
+    rc = p.pkg_fd >= 0 ? ingest_publish_run(&p, &err) : -1;
+
+    if (p.tmp_fd >= 0) {
+        (void) close(p.tmp_fd);
+    }
+
+    if (p.tmp_name[0] != '\0') {
+        ingest_store_tmp_remove(&p.store, p.tmp_name);
+    }
+
+    if (p.have_prev) {
+        ingest_snapfile_close(&p.prev);
+    }
+
+    if (p.pkg_fd >= 0) {
+        (void) close(p.pkg_fd);
+    }
+
+    if (rc == 0 && !opts.quiet) {
+        ingest_publish_report(&p);
+    }
+
+    /* after the report: the lock is held until the line is out */
+    ingest_store_close(&p.store);
+
+    if (rc == 0) {
+        return INGEST_EXIT_OK;
+    }
+
+    fprintf(stderr, INGEST_PROGRAM ": %s %s: %s: %s\n",
+            ingest_reason_rejects(err.reason) ? "rejected" : "failed",
+            ingest_quote(q, sizeof(q), opts.package, strlen(opts.package)),
+            ingest_reason_code(err.reason), err.msg);
+
+    return ingest_reason_exit(err.reason);
+}

@@ -1,0 +1,519 @@
+/*
+ * Copyright (C) the ngx_prep authors
+ *
+ * One candidate from the drop folder to a decision.  The order of the
+ * steps is what makes a crash at any point harmless:
+ *
+ *   1. the upload stays in the drop folder until the decision is
+ *      recorded, so a restart sees it again ("nothing dropped is lost");
+ *   2. the snapshot is complete, fsynced and verified before it is
+ *      named, and named before current points to it (store.c);
+ *   3. the "published" event is the record that a package was
+ *      published: a restart that finds the live package again in the
+ *      drop folder finishes what is missing (tells nginx, logs it) if
+ *      the event is not in the log, and calls it a duplicate if it is;
+ *   4. the upload leaves the drop folder last, and only if it did not
+ *      change meanwhile (a new upload under the same name is a new
+ *      candidate).
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/ingest_fault.h"
+#include "daemon/ingest_pipeline.h"
+#include "ops/ingest_notice.h"
+#include "ops/ingest_window.h"
+
+static const char *
+ingest_pl_type(mode_t mode)
+{
+    return S_ISLNK(mode) ? "a symbolic link"
+           : S_ISFIFO(mode) ? "a FIFO"
+           : S_ISSOCK(mode) ? "a socket"
+           : S_ISCHR(mode) ? "a character device"
+           : S_ISBLK(mode) ? "a block device"
+           : S_ISDIR(mode) ? "a directory"
+           : "not a regular file";
+}
+
+
+/* opens the upload; 0, or -1 when the candidate is done with */
+static int
+ingest_pl_open(ingest_pl_t *pl)
+{
+    int           e;
+    struct stat   sb;
+    ingest_err_t  err;
+
+    /* O_NOFOLLOW and O_NONBLOCK: a link is not followed, a FIFO does not
+     * block; both are refused below */
+    pl->fd = openat(pl->w->drop_fd, pl->c->name,
+                    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+
+    if (pl->fd < 0) {
+        e = errno;
+
+        if (fstatat(pl->w->drop_fd, pl->c->name, &sb, AT_SYMLINK_NOFOLLOW)
+            != 0)
+        {
+            if (errno == ENOENT) {
+                ingest_cand_remove(pl->w, pl->c);
+                return -1;
+            }
+
+            e = errno;
+
+        } else if (!S_ISREG(sb.st_mode)) {
+            ingest_stamp_of(&pl->stamp, &sb);
+            ingest_pl_reject(pl, INGEST_NOT_REGULAR, "%s (only regular "
+                             "files are taken)", ingest_pl_type(sb.st_mode));
+            return -1;
+        }
+
+        ingest_err_reset(&err);
+        (void) ingest_fail_errno(&err, e, "opening %s", pl->c->name);
+        ingest_pl_fail(pl, &err);
+        return -1;
+    }
+
+    if (fstat(pl->fd, &sb) != 0) {
+        ingest_err_reset(&err);
+        (void) ingest_fail_errno(&err, errno, "fstat %s", pl->c->name);
+        ingest_pl_fail(pl, &err);
+        return -1;
+    }
+
+    ingest_stamp_of(&pl->stamp, &sb);
+
+    if (!S_ISREG(sb.st_mode)) {
+        ingest_pl_reject(pl, INGEST_NOT_REGULAR, "%s (only regular files "
+                         "are taken)", ingest_pl_type(sb.st_mode));
+        return -1;
+    }
+
+    /* regular: reads must block again */
+    (void) fcntl(pl->fd, F_SETFL, 0);
+
+    return 0;
+}
+
+
+/*
+ * The file as it is now against what was seen before.  Returns 1 when
+ * there is nothing new to do (waiting or stuck and unchanged).
+ */
+static int
+ingest_pl_unchanged(ingest_pl_t *pl)
+{
+    ingest_ev_t     ev;
+    ingest_cand_t  *c;
+
+    c = pl->c;
+
+    if (c->have_stamp && ingest_stamp_equal(&pl->stamp, &c->stamp)
+        && !c->recheck)
+    {
+        if (c->state == INGEST_CAND_STUCK) {
+            c->due = HUGE_VAL;
+            return 1;
+        }
+
+        if (c->state == INGEST_CAND_WAITING) {
+            if (ingest_now() - c->since < pl->w->conf->incomplete_timeout) {
+                c->due = c->since + pl->w->conf->incomplete_timeout;
+                return 1;
+            }
+
+            pl->giveup = 1;
+        }
+
+        return 0;
+    }
+
+    if (!c->have_stamp || !ingest_stamp_equal(&pl->stamp, &c->stamp)) {
+        c->stamp = pl->stamp;
+        c->have_stamp = 1;
+        c->since = ingest_now();
+        c->seen_logged = 0;
+
+        if (c->state == INGEST_CAND_STUCK) {
+            c->state = INGEST_CAND_DUE;
+        }
+    }
+
+    c->recheck = 0;
+
+    if (!c->seen_logged) {
+        ingest_ev_begin(&ev, "seen", "info");
+        ingest_pl_file(&ev, pl);
+        ingest_ev_uint(&ev, "size", (uint64_t) pl->stamp.size);
+        ingest_ev_str(&ev, "trigger", c->trigger);
+        ingest_ev_time(&ev, "arrival", ingest_stamp_arrival(&pl->stamp));
+        (void) ingest_ev_write(&pl->w->log, &ev, "%s (%llu bytes, %s)",
+                               c->name,
+                               (unsigned long long) pl->stamp.size,
+                               c->trigger);
+        c->seen_logged = 1;
+    }
+
+    return 0;
+}
+
+
+/* the private copy, hashed; 0, or -1 when the candidate is handled */
+static int
+ingest_pl_stage(ingest_pl_t *pl)
+{
+    double          start;
+    struct stat     sb;
+    ingest_err_t    err;
+    ingest_stamp_t  after;
+
+    start = ingest_now();
+    ingest_err_reset(&err);
+
+    if (ingest_stage_copy(pl->fd, pl->w->staging_fd,
+                          pl->w->conf->max_package_size, pl->staged,
+                          &pl->staged_fd, pl->sha, &pl->size, &err)
+        != 0)
+    {
+        if (err.reason == INGEST_PACKAGE_TOO_LARGE) {
+            ingest_pl_reject(pl, err.reason, "%s", err.msg);
+
+        } else {
+            ingest_pl_fail(pl, &err);
+        }
+
+        return -1;
+    }
+
+    pl->stage_s = ingest_now() - start;
+
+    /*
+     * A writer still at work: the copy is of a moment, not of a file.
+     * The candidate keeps the stamp taken before the copy, not the new
+     * one: the file as it is now was never looked at, so its close, a
+     * listing or the deadline finds it changed and looks again.  Were
+     * the new stamp kept, an upload that ended during the copy would
+     * look unchanged from then on and be given up on as truncated.
+     */
+    if (fstat(pl->fd, &sb) == 0) {
+        ingest_stamp_of(&after, &sb);
+
+        if (!ingest_stamp_equal(&after, &pl->stamp)
+            || pl->size != (uint64_t) sb.st_size)
+        {
+            pl->c->since = ingest_now();
+            ingest_pl_wait(pl, INGEST_TRUNCATED, "the file changed while "
+                           "it was copied (upload in progress)");
+            return -1;
+        }
+    }
+
+    return 0;
+}
+
+
+/* 0 when the sidecar (if any) agrees; -1 when the candidate waits */
+static int
+ingest_pl_sidecar(ingest_pl_t *pl)
+{
+    char     msg[INGEST_ERRLEN], hex[2 * PREP_SHA256_LEN + 1];
+    uint8_t  want[PREP_SHA256_LEN];
+
+    pl->sidecar = ingest_sidecar_read(pl->w->drop_fd, pl->c->name, want,
+                                      msg, sizeof(msg));
+
+    switch (pl->sidecar) {
+
+    case INGEST_SIDECAR_INVALID:
+        ingest_pl_wait(pl, INGEST_SHA256_INVALID, msg);
+        return -1;
+
+    case INGEST_SIDECAR_ABSENT:
+        if (pl->w->conf->require_sha256) {
+            (void) snprintf(msg, sizeof(msg), "no %s" INGEST_SIDECAR_SUFFIX
+                            " next to it (--require-sha256)",
+                            pl->c->name);
+            ingest_pl_wait(pl, INGEST_SHA256_MISSING, msg);
+            return -1;
+        }
+
+        return 0;
+
+    case INGEST_SIDECAR_OK:
+        if (memcmp(want, pl->sha, PREP_SHA256_LEN) != 0) {
+            (void) snprintf(msg, sizeof(msg), "its SHA-256 is %s, the "
+                            "sidecar says otherwise",
+                            ingest_sha256_hex(hex, pl->sha));
+            ingest_pl_wait(pl, INGEST_SHA256_MISMATCH, msg);
+            return -1;
+        }
+
+        return 0;
+    }
+
+    return 0;
+}
+
+
+static int
+ingest_pl_build(ingest_pl_t *pl)
+{
+    double                  start;
+    ingest_err_t            err;
+    ingest_watch_t         *w;
+    ingest_validate_conf_t  vc;
+
+    w = pl->w;
+    ingest_err_reset(&err);
+
+    if (ingest_store_tmp(&w->store, pl->tmp, sizeof(pl->tmp), &pl->tmp_fd,
+                         &err)
+        != 0)
+    {
+        pl->tmp[0] = '\0';
+        ingest_pl_fail(pl, &err);
+        return -1;
+    }
+
+    memset(&vc, 0, sizeof(ingest_validate_conf_t));
+    vc.pkg_fd = pl->staged_fd;
+    vc.snap_fd = pl->tmp_fd;
+    vc.cortes_fd = w->store.cortes_fd;
+    vc.prev_name = pl->live.have ? pl->live.name : NULL;
+    vc.package_name = pl->c->name;
+    vc.limits = &w->conf->limits;
+    vc.gzip_level = w->conf->gzip_level;
+    vc.memory_limit = w->conf->validator_memory;
+    vc.lock_fd = w->watch_lock_fd;
+
+    start = ingest_now();
+
+    if (ingest_validate(&vc, &pl->vo) != 0) {
+        pl->validate_s = ingest_now() - start;
+
+        if (pl->vo.err.reason == INGEST_TRUNCATED) {
+            ingest_pl_wait(pl, INGEST_TRUNCATED, pl->vo.err.msg);
+
+        } else if (ingest_reason_rejects(pl->vo.err.reason)) {
+            ingest_pl_reject(pl, pl->vo.err.reason, "%s", pl->vo.err.msg);
+
+        } else {
+            ingest_pl_fail(pl, &pl->vo.err);
+        }
+
+        return -1;
+    }
+
+    pl->validate_s = ingest_now() - start;
+    pl->built = 1;
+
+    (void) snprintf(pl->final, sizeof(pl->final),
+                    "%s-%02x%02x%02x%02x%02x%02x.snap",
+                    pl->vo.res.corte.id, pl->sha[0], pl->sha[1], pl->sha[2],
+                    pl->sha[3], pl->sha[4], pl->sha[5]);
+
+    ingest_fault("after_snapshot_write");
+
+    return 0;
+}
+
+
+static void
+ingest_pl_validated_events(ingest_pl_t *pl)
+{
+    ingest_ev_t             ev;
+    ingest_build_result_t  *r;
+
+    r = &pl->vo.res;
+
+    ingest_ev_begin(&ev, "verified", "info");
+    ingest_pl_file(&ev, pl);
+    ingest_ev_sha256(&ev, "sha256", pl->sha);
+    ingest_ev_uint(&ev, "size", pl->size);
+    ingest_ev_str(&ev, "sidecar", pl->sidecar == INGEST_SIDECAR_OK
+                                  ? "match" : "absent");
+    ingest_ev_uint(&ev, "tar_bytes", r->archive.tar_bytes);
+    ingest_ev_secs(&ev, "verify_s", r->archive.verify_seconds);
+    (void) ingest_ev_write(&pl->w->log, &ev, "%s is complete: one gzip "
+                           "member, CRC and length good, whole tar",
+                           pl->c->name);
+
+    ingest_ev_begin(&ev, "validated", "info");
+    ingest_pl_file(&ev, pl);
+    ingest_ev_str(&ev, "corte_id", r->corte.id);
+    ingest_ev_str(&ev, "corte", r->corte.iso8601);
+    ingest_ev_str(&ev, "corte_text", r->corte.text);
+    ingest_ev_uint(&ev, "corte_sources", r->corte.sources);
+    ingest_ev_uint(&ev, "files", r->files);
+    ingest_ev_uint(&ev, "raw_bytes", r->raw_bytes);
+    ingest_ev_str(&ev, "root", r->archive.stripped ? r->archive.root + 1
+                                                   : "");
+    (void) ingest_ev_write(&pl->w->log, &ev, "%s is corte %s (%s), %llu "
+                           "files", pl->c->name, r->corte.id,
+                           r->corte.iso8601, (unsigned long long) r->files);
+}
+
+
+/* decides against the live corte; 0 to publish, -1 when handled */
+static int
+ingest_pl_decide(ingest_pl_t *pl)
+{
+    char                    hex[2 * PREP_SHA256_LEN + 1];
+    ingest_build_result_t  *r;
+
+    r = &pl->vo.res;
+
+    if (!pl->live.have || r->corte.time > pl->live.corte_time) {
+        return 0;
+    }
+
+    if (r->corte.time < pl->live.corte_time) {
+        ingest_pl_reject(pl, INGEST_OLDER_CORTE, "corte %s (%s) is older "
+                         "than the live corte %s (%s)", r->corte.id,
+                         r->corte.iso8601, pl->live.corte_id,
+                         pl->live.iso);
+        return -1;
+    }
+
+    ingest_pl_reject(pl, INGEST_CORTE_CONFLICT, "corte %s is live with "
+                     "other content (SHA-256 %s); a published corte is "
+                     "never replaced", pl->live.corte_id,
+                     ingest_sha256_hex(hex, pl->live.sha256));
+    return -1;
+}
+
+
+void
+ingest_pipeline_run(ingest_watch_t *w, ingest_cand_t *c)
+{
+    int           rc;
+    ingest_pl_t   pl;
+    ingest_err_t  err;
+
+    if (w->drop_fd < 0) {
+        c->due = ingest_now() + INGEST_WATCH_RETRY;
+        return;
+    }
+
+    /* the institute's suspension notice, not a package (ops/notice.c);
+     * an upload held by --publish-from waits (ops/window.c) */
+    if (ingest_notice_drop(w, c) || ingest_window_waits(w, c)) {
+        return;
+    }
+
+    memset(&pl, 0, sizeof(ingest_pl_t));
+    pl.w = w;
+    pl.c = c;
+    pl.fd = -1;
+    pl.staged_fd = -1;
+    pl.tmp_fd = -1;
+    pl.start = ingest_now();
+
+    if (ingest_pl_open(&pl) != 0) {
+        goto done;
+    }
+
+    if (ingest_pl_unchanged(&pl)) {
+        goto done;
+    }
+
+    pl.arrival = ingest_stamp_arrival(&pl.stamp);
+    pl.wait_s = ingest_wall() - pl.arrival;
+
+    ingest_fault("after_seen");
+
+    if (pl.stamp.size == 0 && !pl.giveup) {
+        ingest_pl_wait(&pl, INGEST_TRUNCATED, "the file is empty");
+        goto done;
+    }
+
+    if ((uint64_t) pl.stamp.size > w->conf->max_package_size) {
+        ingest_pl_reject(&pl, INGEST_PACKAGE_TOO_LARGE, "%llu bytes, over "
+                         "%llu (--max-package-size)",
+                         (unsigned long long) pl.stamp.size,
+                         (unsigned long long) w->conf->max_package_size);
+        goto done;
+    }
+
+    if (ingest_pl_stage(&pl) != 0) {
+        goto done;
+    }
+
+    ingest_fault("after_stage");
+
+    if (pl.giveup) {
+        ingest_pl_reject(&pl, c->reason, "%s; no change for %.0f s "
+                         "(--incomplete-timeout)", c->msg,
+                         w->conf->incomplete_timeout);
+        goto done;
+    }
+
+    if (ingest_pl_sidecar(&pl) != 0) {
+        goto done;
+    }
+
+    ingest_err_reset(&err);
+
+    if (ingest_store_lock(&w->store, &err) != 0) {
+        ingest_pl_fail(&pl, &err);
+        goto done;
+    }
+
+    rc = ingest_live_read(&w->store, &pl.live);
+
+    if (rc < 0) {
+        /* current names nothing readable: any good package replaces it */
+        pl.live.have = 0;
+    }
+
+    if (pl.live.have
+        && memcmp(pl.sha, pl.live.sha256, PREP_SHA256_LEN) == 0)
+    {
+        /* the live package itself: no need to read it again */
+        if (ingest_published_has(w, pl.sha)) {
+            ingest_pl_duplicate(&pl);
+            goto done;
+        }
+
+        /* current was flipped to it, but the daemon died before the
+         * "published" event: finish the job */
+        pl.resumed = 1;
+        (void) snprintf(pl.final, sizeof(pl.final), "%s", pl.live.name);
+        ingest_pl_finish(&pl);
+        goto done;
+    }
+
+    if (ingest_pl_build(&pl) != 0) {
+        goto done;
+    }
+
+    ingest_pl_validated_events(&pl);
+
+    if (ingest_pl_decide(&pl) != 0) {
+        goto done;
+    }
+
+    if (ingest_window_hold(&pl)) {
+        goto done;
+    }
+
+    if (ingest_pl_commit(&pl) != 0) {
+        goto done;
+    }
+
+    ingest_pl_finish(&pl);
+
+done:
+
+    ingest_pl_cleanup(&pl);
+}

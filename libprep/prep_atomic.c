@@ -1,0 +1,341 @@
+/*
+ * Copyright (C) the ngx_prep authors
+ */
+
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "prep_atomic.h"
+
+
+#define PREP_ATOMIC_TRIES     100
+#define PREP_ATOMIC_NAME_MAX  255     /* NAME_MAX of Linux file systems */
+
+
+/* DIR/.NAME.tmp-XXXXXX for DIR/NAME, XXXXXX random: hidden, so that a
+ * listing of the directory (a drop folder, a store) passes over it;
+ * ENAMETOOLONG when it does not fit */
+static int
+prep_atomic_tmp_name(char *buf, size_t size, const char *path)
+{
+    int                 n;
+    size_t              i, dlen, blen;
+    const char         *slash;
+    unsigned char       rnd[6];
+    static const char   chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                  "abcdefghijklmnopqrstuvwxyz0123456789";
+
+    if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t) sizeof(rnd)) {
+        return errno != 0 ? errno : EIO;
+    }
+
+    for (i = 0; i < sizeof(rnd); i++) {
+        rnd[i] = (unsigned char) chars[rnd[i] % (sizeof(chars) - 1)];
+    }
+
+    slash = strrchr(path, '/');
+    dlen = slash == NULL ? 0 : (size_t) (slash - path) + 1;
+
+    /* a name of NAME_MAX bytes still gets a temp name that fits: only
+     * its start is kept ("." and ".tmp-XXXXXX" take 12 bytes) */
+    blen = strlen(path + dlen);
+    if (blen > PREP_ATOMIC_NAME_MAX - 12) {
+        blen = PREP_ATOMIC_NAME_MAX - 12;
+    }
+
+    n = snprintf(buf, size, "%.*s.%.*s.tmp-%.6s", (int) dlen, path,
+                 (int) blen, path + dlen, (char *) rnd);
+
+    return (n < 0 || (size_t) n >= size) ? ENAMETOOLONG : 0;
+}
+
+
+/* fsync the directory that holds path, so a rename in it is durable */
+static int
+prep_atomic_sync_dir(const char *path)
+{
+    int          fd, rc;
+    char         dir[4096];
+    const char  *slash;
+    size_t       len;
+
+    slash = strrchr(path, '/');
+
+    if (slash == NULL) {
+        (void) strcpy(dir, ".");
+
+    } else {
+        len = slash == path ? 1 : (size_t) (slash - path);
+
+        if (len >= sizeof(dir)) {
+            return ENAMETOOLONG;
+        }
+
+        memcpy(dir, path, len);
+        dir[len] = '\0';
+    }
+
+    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        return errno;
+    }
+
+    rc = fsync(fd) != 0 ? errno : 0;
+    (void) close(fd);
+
+    return rc;
+}
+
+
+int
+prep_atomic_begin(prep_atomic_file_t *f, const char *path, mode_t mode)
+{
+    int     i, rc;
+    size_t  len;
+
+    f->fd = -1;
+    f->tmp[0] = '\0';
+
+    len = strlen(path);
+    if (len == 0) {
+        return ENOENT;
+    }
+
+    if (len >= sizeof(f->path)) {
+        return ENAMETOOLONG;
+    }
+
+    memcpy(f->path, path, len + 1);
+
+    for (i = 0; i < PREP_ATOMIC_TRIES; i++) {
+        rc = prep_atomic_tmp_name(f->tmp, sizeof(f->tmp), path);
+        if (rc != 0) {
+            f->tmp[0] = '\0';
+            return rc;
+        }
+
+        f->fd = open(f->tmp,
+                     O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                     mode);
+
+        if (f->fd >= 0) {
+            break;
+        }
+
+        if (errno != EEXIST) {
+            rc = errno;
+            f->tmp[0] = '\0';
+            return rc;
+        }
+    }
+
+    if (f->fd < 0) {
+        f->tmp[0] = '\0';
+        return EEXIST;
+    }
+
+    /* the mode asked for, whatever the umask: readers (nginx) may be
+     * another user */
+    if (fchmod(f->fd, mode) != 0) {
+        rc = errno;
+        prep_atomic_abort(f);
+        return rc;
+    }
+
+    return 0;
+}
+
+
+int
+prep_atomic_write(prep_atomic_file_t *f, const void *buf, size_t len)
+{
+    ssize_t      n;
+    const char  *p;
+
+    if (f->fd < 0) {
+        return EBADF;
+    }
+
+    p = buf;
+
+    while (len > 0) {
+        n = write(f->fd, p, len);
+
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+
+            return errno;
+        }
+
+        if (n == 0) {
+            return EIO;
+        }
+
+        p += n;
+        len -= (size_t) n;
+    }
+
+    return 0;
+}
+
+
+/* PATH.prev becomes another name of the current PATH, if there is one */
+static int
+prep_atomic_keep_prev(const prep_atomic_file_t *f)
+{
+    int   rc;
+    char  prev[sizeof(f->path) + 8], tmp[sizeof(f->path) + 24];
+
+    if ((size_t) snprintf(prev, sizeof(prev), "%s.prev", f->path)
+        >= sizeof(prev))
+    {
+        return ENAMETOOLONG;
+    }
+
+    rc = prep_atomic_tmp_name(tmp, sizeof(tmp), prev);
+    if (rc != 0) {
+        return rc;
+    }
+
+    if (link(f->path, tmp) != 0) {
+        return errno == ENOENT ? 0 : errno;
+    }
+
+    /* a rename, so .prev is never missing while an older one existed */
+    if (rename(tmp, prev) != 0) {
+        rc = errno;
+        (void) unlink(tmp);
+        return rc;
+    }
+
+    return 0;
+}
+
+
+int
+prep_atomic_commit(prep_atomic_file_t *f, unsigned flags)
+{
+    int  rc;
+
+    if (f->fd < 0) {
+        prep_atomic_abort(f);
+        return EBADF;
+    }
+
+    if (fsync(f->fd) != 0) {
+        rc = errno;
+        prep_atomic_abort(f);
+        return rc;
+    }
+
+    rc = close(f->fd) != 0 ? errno : 0;
+    f->fd = -1;
+
+    if (rc != 0) {
+        prep_atomic_abort(f);
+        return rc;
+    }
+
+    if (flags & PREP_ATOMIC_KEEP_PREV) {
+        rc = prep_atomic_keep_prev(f);
+        if (rc != 0) {
+            prep_atomic_abort(f);
+            return rc;
+        }
+    }
+
+    if (rename(f->tmp, f->path) != 0) {
+        rc = errno;
+        prep_atomic_abort(f);
+        return rc;
+    }
+
+    f->tmp[0] = '\0';
+
+    return prep_atomic_sync_dir(f->path);
+}
+
+
+void
+prep_atomic_abort(prep_atomic_file_t *f)
+{
+    if (f->fd >= 0) {
+        (void) close(f->fd);
+        f->fd = -1;
+    }
+
+    if (f->tmp[0] != '\0') {
+        (void) unlink(f->tmp);
+        f->tmp[0] = '\0';
+    }
+}
+
+
+int
+prep_atomic_write_file(const char *path, const void *buf, size_t len,
+    mode_t mode, unsigned flags)
+{
+    int                 rc;
+    prep_atomic_file_t  f;
+
+    rc = prep_atomic_begin(&f, path, mode);
+    if (rc != 0) {
+        return rc;
+    }
+
+    rc = prep_atomic_write(&f, buf, len);
+    if (rc != 0) {
+        prep_atomic_abort(&f);
+        return rc;
+    }
+
+    return prep_atomic_commit(&f, flags);
+}
+
+
+int
+prep_atomic_symlink(const char *target, const char *path)
+{
+    int   i, rc;
+    char  tmp[4096];
+
+    if (path[0] == '\0') {
+        return ENOENT;
+    }
+
+    for (i = 0; i < PREP_ATOMIC_TRIES; i++) {
+        rc = prep_atomic_tmp_name(tmp, sizeof(tmp), path);
+        if (rc != 0) {
+            return rc;
+        }
+
+        if (symlink(target, tmp) == 0) {
+            break;
+        }
+
+        if (errno != EEXIST) {
+            return errno;
+        }
+    }
+
+    if (i == PREP_ATOMIC_TRIES) {
+        return EEXIST;
+    }
+
+    /* rename(2) replaces path atomically: no moment without one */
+    if (rename(tmp, path) != 0) {
+        rc = errno;
+        (void) unlink(tmp);
+        return rc;
+    }
+
+    return prep_atomic_sync_dir(path);
+}
