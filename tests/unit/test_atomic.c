@@ -26,6 +26,8 @@
 
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include "prep_atomic.h"
 
 
@@ -36,8 +38,7 @@ static int
 setup(void **state)
 {
     (void) state;
-    (void) snprintf(dir, sizeof(dir), "/tmp/test_atomic.XXXXXX");
-    assert_non_null(mkdtemp(dir));
+    temp_dir(dir, sizeof(dir), "test_atomic");
     return 0;
 }
 

@@ -25,6 +25,8 @@
 
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include "store/ingest_store.h"
 
 
@@ -62,8 +64,7 @@ static int
 setup(void **state)
 {
     (void) state;
-    (void) snprintf(dir, sizeof(dir), "/tmp/test_store.XXXXXX");
-    assert_non_null(mkdtemp(dir));
+    temp_dir(dir, sizeof(dir), "test_store");
     return 0;
 }
 
