@@ -269,13 +269,14 @@ prep_atomic_abort(prep_atomic_file_t *f)
 {
     if (f->fd >= 0) {
         (void) close(f->fd);
-        f->fd = -1;
     }
 
     if (f->tmp[0] != '\0') {
         (void) unlink(f->tmp);
-        f->tmp[0] = '\0';
     }
+
+    f->fd = -1;
+    f->tmp[0] = '\0';
 }
 
 

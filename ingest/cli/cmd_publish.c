@@ -9,7 +9,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +18,7 @@
 
 #include "package/ingest_build.h"
 #include "cli/ingest_cmd.h"
+#include "cli/ingest_config.h"
 #include "store/ingest_store.h"
 
 
@@ -88,25 +88,11 @@ static const char  ingest_publish_help[] =
 "    of compressing again.  Publishing the package that is already\n"
 "    current changes nothing.  Publishers of one store take turns.\n"
 "\n"
-"OPTIONS\n"
-"    --store DIR\n"
-"        The store (required).  DIR must exist; DIR/cortes is created.\n"
-"    --max-entries N\n"
-"        Files and directories, implied ones included (default 20000).\n"
-"    --max-entry-size SIZE\n"
-"        Bytes of one file (default 256M).\n"
-"    --max-total-size SIZE\n"
-"        Bytes of the uncompressed tar stream (default 1G).\n"
-"    --max-ratio N\n"
-"        Uncompressed to compressed size, past the first MiB (default\n"
-"        200).  Stops decompression bombs early.\n"
-"    --gzip-level N\n"
-"        Compression level of the gzip variants, 1 to 9; 0 makes none\n"
-"        (default 6).\n"
-"    -q, --quiet\n"
-"        Print nothing on success.\n"
-"    -h, --help\n"
-"        Print this help.\n"
+"OPTIONS\n";
+
+
+/* after the options of the shared table */
+static const char  ingest_publish_help_output[] =
 "\n"
 "    SIZE is a number of bytes, optionally followed by K, M, G or T\n"
 "    (binary multiples: 256M is 268435456).\n"
@@ -192,6 +178,8 @@ void
 ingest_cmd_publish_help(FILE *out)
 {
     fputs(ingest_publish_help, out);
+    ingest_config_help(out, INGEST_CMD_PUBLISH);
+    fputs(ingest_publish_help_output, out);
     ingest_cmd_print_reasons(out, "        ", 0);
     fputs(ingest_publish_help_end, out);
 }
@@ -219,113 +207,42 @@ ingest_usage_error(const char *fmt, ...)
 }
 
 
+/* the shared option table (cli/config.c), as every other command */
 static int
-ingest_publish_parse(int argc, char **argv, ingest_publish_opts_t *o)
+ingest_publish_parse(int argc, char **argv, ingest_publish_opts_t *o,
+    ingest_config_t *cfg)
 {
-    int       c;
-    uint64_t  v;
-
-    enum {
-        OPT_STORE = 256, OPT_MAX_ENTRIES, OPT_MAX_ENTRY_SIZE,
-        OPT_MAX_TOTAL_SIZE, OPT_MAX_RATIO, OPT_GZIP_LEVEL
-    };
-
-    static const struct option  longopts[] = {
-        { "store", required_argument, NULL, OPT_STORE },
-        { "max-entries", required_argument, NULL, OPT_MAX_ENTRIES },
-        { "max-entry-size", required_argument, NULL, OPT_MAX_ENTRY_SIZE },
-        { "max-total-size", required_argument, NULL, OPT_MAX_TOTAL_SIZE },
-        { "max-ratio", required_argument, NULL, OPT_MAX_RATIO },
-        { "gzip-level", required_argument, NULL, OPT_GZIP_LEVEL },
-        { "quiet", no_argument, NULL, 'q' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 }
-    };
+    int  first;
 
     memset(o, 0, sizeof(ingest_publish_opts_t));
-    ingest_limits_default(&o->limits);
-    o->gzip_level = INGEST_DEFAULT_GZIP_LEVEL;
 
-    optind = 1;
-    opterr = 0;
-
-    while ((c = getopt_long(argc, argv, "+qh", longopts, NULL)) != -1) {
-        switch (c) {
-        case OPT_STORE:
-            o->store = optarg;
-            break;
-
-        case OPT_MAX_ENTRIES:
-            if (ingest_parse_count(optarg, 1, INGEST_LIMIT_MAX_ENTRIES,
-                                   &o->limits.max_entries) != 0)
-            {
-                return ingest_usage_error("--max-entries: \"%s\" is not a "
-                                          "number from 1 to 1000000",
-                                          optarg);
-            }
-            break;
-
-        case OPT_MAX_ENTRY_SIZE:
-            if (ingest_parse_size(optarg, 1, INGEST_LIMIT_MAX_SIZE,
-                                  &o->limits.max_entry_size) != 0)
-            {
-                return ingest_usage_error("--max-entry-size: \"%s\" is not "
-                                          "a size from 1 to 1T", optarg);
-            }
-            break;
-
-        case OPT_MAX_TOTAL_SIZE:
-            if (ingest_parse_size(optarg, 1, INGEST_LIMIT_MAX_SIZE,
-                                  &o->limits.max_total_size) != 0)
-            {
-                return ingest_usage_error("--max-total-size: \"%s\" is not "
-                                          "a size from 1 to 1T", optarg);
-            }
-            break;
-
-        case OPT_MAX_RATIO:
-            if (ingest_parse_count(optarg, 1, INGEST_LIMIT_MAX_RATIO,
-                                   &o->limits.max_ratio) != 0)
-            {
-                return ingest_usage_error("--max-ratio: \"%s\" is not a "
-                                          "number from 1 to 100000",
-                                          optarg);
-            }
-            break;
-
-        case OPT_GZIP_LEVEL:
-            if (ingest_parse_count(optarg, 0, 9, &v) != 0) {
-                return ingest_usage_error("--gzip-level: \"%s\" is not a "
-                                          "level from 0 to 9", optarg);
-            }
-            o->gzip_level = (int) v;
-            break;
-
-        case 'q':
-            o->quiet = 1;
-            break;
-
-        case 'h':
-            o->help = 1;
-            return 0;
-
-        default:
-            return ingest_usage_error("unknown or incomplete option \"%s\"",
-                                      argv[optind - 1]);
-        }
+    first = ingest_config_parse(cfg, INGEST_CMD_PUBLISH, "publish", argc,
+                                argv);
+    if (first < 0) {
+        return -1;
     }
+
+    if (first == 0) {
+        o->help = 1;
+        return 0;
+    }
+
+    o->store = cfg->store;
+    o->limits = cfg->limits;
+    o->gzip_level = cfg->gzip_level;
+    o->quiet = cfg->quiet;
 
     if (o->store == NULL) {
         return ingest_usage_error("--store DIR is required");
     }
 
-    if (optind + 1 != argc) {
-        return ingest_usage_error("%s", optind == argc
+    if (first + 1 != argc) {
+        return ingest_usage_error("%s", first == argc
                                   ? "no package given"
                                   : "one package at a time");
     }
 
-    o->package = argv[optind];
+    o->package = argv[first];
 
     return 0;
 }
@@ -558,13 +475,18 @@ ingest_cmd_publish(int argc, char **argv)
     char                   q[INGEST_NAME_QUOTED];
     ingest_err_t           err;
     ingest_publish_t       p;
+    ingest_config_t        cfg;
     ingest_publish_opts_t  opts;
 
-    if (ingest_publish_parse(argc, argv, &opts) != 0) {
+    ingest_config_init(&cfg);
+
+    if (ingest_publish_parse(argc, argv, &opts, &cfg) != 0) {
+        ingest_config_free(&cfg);
         return INGEST_EXIT_USAGE;
     }
 
     if (opts.help) {
+        ingest_config_free(&cfg);
         ingest_cmd_publish_help(stdout);
         return INGEST_EXIT_OK;
     }
@@ -608,6 +530,7 @@ ingest_cmd_publish(int argc, char **argv)
     ingest_store_close(&p.store);
 
     if (rc == 0) {
+        ingest_config_free(&cfg);
         return INGEST_EXIT_OK;
     }
 
@@ -615,6 +538,9 @@ ingest_cmd_publish(int argc, char **argv)
             ingest_reason_rejects(err.reason) ? "rejected" : "failed",
             ingest_quote(q, sizeof(q), opts.package, strlen(opts.package)),
             ingest_reason_code(err.reason), err.msg);
+
+    /* opts points into cfg's storage until here */
+    ingest_config_free(&cfg);
 
     return ingest_reason_exit(err.reason);
 }

@@ -21,7 +21,7 @@
 
 #define INGEST_ALL_CMDS   (INGEST_CMD_WATCH | INGEST_CMD_STATUS           \
                            | INGEST_CMD_CHECK | INGEST_CMD_ROLLBACK      \
-                           | INGEST_CMD_SUSPEND)
+                           | INGEST_CMD_PUBLISH | INGEST_CMD_SUSPEND)
 
 
 typedef enum {
@@ -54,6 +54,7 @@ typedef struct {
 #define C         INGEST_CMD_CHECK
 #define R         INGEST_CMD_ROLLBACK
 #define U         INGEST_CMD_SUSPEND
+#define P         INGEST_CMD_PUBLISH
 
 static const ingest_opt_t  ingest_opts[] = {
 
@@ -64,7 +65,8 @@ static const ingest_opt_t  ingest_opts[] = {
     { "drop", INGEST_OPT_STRING, O(drop), 0, 0, W, 1, "DIR",
       "The drop folder the institute uploads into (required)." },
 
-    { "store", INGEST_OPT_STRING, O(store), 0, 0, W | S | C | R | U, 1, "DIR",
+    { "store", INGEST_OPT_STRING, O(store), 0, 0, W | S | C | R | P | U, 1,
+      "DIR",
       "The store served by nginx (required, except for check)." },
 
     { "control", INGEST_OPT_STRING, O(control), 0, 0, W | S | R | U, 1,
@@ -127,23 +129,23 @@ static const ingest_opt_t  ingest_opts[] = {
       "limit (default 1G)." },
 
     { "max-entries", INGEST_OPT_COUNT, O(limits.max_entries), 1,
-      INGEST_LIMIT_MAX_ENTRIES, W | C, 1, "N",
+      INGEST_LIMIT_MAX_ENTRIES, W | C | P, 1, "N",
       "Files and directories in a package (default 20000)." },
 
     { "max-entry-size", INGEST_OPT_SIZE, O(limits.max_entry_size), 1,
-      (double) INGEST_LIMIT_MAX_SIZE, W | C, 1, "SIZE",
+      (double) INGEST_LIMIT_MAX_SIZE, W | C | P, 1, "SIZE",
       "Bytes of one file (default 256M)." },
 
     { "max-total-size", INGEST_OPT_SIZE, O(limits.max_total_size), 1,
-      (double) INGEST_LIMIT_MAX_SIZE, W | C, 1, "SIZE",
+      (double) INGEST_LIMIT_MAX_SIZE, W | C | P, 1, "SIZE",
       "Bytes of the uncompressed tar stream (default 1G)." },
 
     { "max-ratio", INGEST_OPT_COUNT, O(limits.max_ratio), 1,
-      INGEST_LIMIT_MAX_RATIO, W | C, 1, "N",
+      INGEST_LIMIT_MAX_RATIO, W | C | P, 1, "N",
       "Uncompressed to compressed size, past the first MiB (default "
       "200)." },
 
-    { "gzip-level", INGEST_OPT_LEVEL, O(gzip_level), 0, 9, W, 1, "N",
+    { "gzip-level", INGEST_OPT_LEVEL, O(gzip_level), 0, 9, W | P, 1, "N",
       "Compression level of the gzip variants, 1 to 9, 0 for none "
       "(default 6)." },
 
@@ -184,6 +186,9 @@ static const ingest_opt_t  ingest_opts[] = {
     { "alarm-repeat", INGEST_OPT_SECONDS, O(alarm_repeat), 0, 86400, W, 1,
       "SECS", "Alarms of one kind are run at most this often; the ones "
       "in between are only in the events log (default 300)." },
+
+    { "quiet", INGEST_OPT_FLAG, O(quiet), 0, 1, P, 0, NULL,
+      "Print nothing on success (also -q)." },
 };
 
 #undef O
@@ -192,6 +197,7 @@ static const ingest_opt_t  ingest_opts[] = {
 #undef C
 #undef R
 #undef U
+#undef P
 
 #define INGEST_NOPTS  (sizeof(ingest_opts) / sizeof(ingest_opts[0]))
 
@@ -705,9 +711,18 @@ ingest_config_parse(ingest_config_t *c, unsigned cmd, const char *cmd_name,
     optind = 1;
     opterr = 0;
 
-    while ((ch = getopt_long(argc, argv, "+h", longopts, &idx)) != -1) {
+    /* -q: publish's short form of --quiet, kept from its own parser */
+    while ((ch = getopt_long(argc, argv,
+                             (cmd & INGEST_CMD_PUBLISH) ? "+hq" : "+h",
+                             longopts, &idx)) != -1)
+    {
         if (ch == 'h') {
             return 0;
+        }
+
+        if (ch == 'q') {
+            c->quiet = 1;
+            continue;
         }
 
         if (ch < 256 || ch >= 256 + n) {

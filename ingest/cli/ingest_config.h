@@ -27,8 +27,8 @@
 #define INGEST_CMD_STATUS     0x2
 #define INGEST_CMD_CHECK      0x4
 #define INGEST_CMD_ROLLBACK   0x8
-/* suspend and resume (helper ops: a high bit, apart from the others) */
-#define INGEST_CMD_SUSPEND    0x100
+#define INGEST_CMD_PUBLISH    0x10
+#define INGEST_CMD_SUSPEND    0x20  /* suspend and resume */
 
 #define INGEST_CONFIG_MAX_FILE    (64 * 1024)
 #define INGEST_CONFIG_MAX_VALUE   1024
@@ -71,8 +71,9 @@ typedef struct {
     double            hook_timeout;
     double            hook_retry_delay;
 
-    /* status, rollback */
+    /* status, rollback, publish */
     int               json;
+    int               quiet;
     const char       *to;
     const char       *reason;
 

@@ -98,20 +98,7 @@ def targz(members, **kw):
 
 def raw_header(name, typeflag, size=0, extra=b"", size_field=None):
     """A ustar header built by hand (for what tarfile will not write)."""
-    h = bytearray(512)
-    h[0:len(name)] = name
-    h[100:108] = b"0000644\0"
-    h[108:116] = b"0000000\0"
-    h[116:124] = b"0000000\0"
-    h[124:136] = size_field if size_field is not None \
-        else b"%011o\0" % size
-    h[136:148] = b"%011o\0" % 1717391700
-    h[156:157] = typeflag
-    h[257:265] = b"ustar\x0000"
-    h[345:345 + len(extra)] = extra
-    h[148:156] = b" " * 8
-    h[148:156] = b"%06o\0 " % sum(h)
-    return bytes(h)
+    return ph.gen_prep.tar_header(name, typeflag, size, extra, size_field)
 
 
 def gnu_sparse_old():

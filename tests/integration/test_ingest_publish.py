@@ -382,3 +382,30 @@ def test_full_size_memory_bound(store, packages):
         assert status == 0, out.stderr
         assert peak_kib < 64 * 1024, peak_kib
         assert_matches_package(store / "current", pkg)
+
+
+def test_publish_reads_the_shared_option_table(store, pkg_a, tmp_path):
+    """publish parses its options with the table every other command
+    uses (cli/config.c): a --config file sets its limits too, and the
+    command line wins over the file."""
+    conf = tmp_path / "ingest.conf"
+    conf.write_text("# publish takes the same keys\nmax-entries = 3\n")
+    r = publish(store, pkg_a, "--config", str(conf))
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert ": too_many_entries: " in r.stderr, r.stderr
+    assert not (store / "current").exists()
+
+    r = publish(store, pkg_a, "--config", str(conf), "--max-entries",
+                "100000", "-q")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == ""
+    assert (store / "current").exists()
+
+    # one file serves every command: keys of other commands are passed
+    # over, unknown keys and bad values are refused
+    conf.write_text("drop = /srv/drop\n")
+    assert publish(store, pkg_a, "--config", str(conf)).returncode == 0
+    conf.write_text("max-entries = many\n")
+    r = publish(store, pkg_a, "--config", str(conf))
+    assert r.returncode == 64, (r.stdout, r.stderr)
+    assert "max-entries" in r.stderr, r.stderr

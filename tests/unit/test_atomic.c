@@ -26,6 +26,8 @@
 
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include "prep_atomic.h"
 
 
@@ -36,8 +38,7 @@ static int
 setup(void **state)
 {
     (void) state;
-    (void) snprintf(dir, sizeof(dir), "/tmp/test_atomic.XXXXXX");
-    assert_non_null(mkdtemp(dir));
+    temp_dir(dir, sizeof(dir), "test_atomic");
     return 0;
 }
 
@@ -181,6 +182,19 @@ test_replace_and_prev(void **state)
 }
 
 
+/* NAME in the directory holds old; a replacement of it is begun */
+static void
+begin_over(prep_atomic_file_t *f, char *p, size_t size, const char *name,
+    const char *old)
+{
+    in_dir(p, size, name);
+    assert_int_equal(prep_atomic_write_file(p, old, strlen(old), 0644, 0),
+                     0);
+    assert_int_equal(prep_atomic_begin(f, p, 0644), 0);
+    assert_true(f->fd >= 0);
+}
+
+
 static void
 test_begin_write_commit(void **state)
 {
@@ -188,12 +202,7 @@ test_begin_write_commit(void **state)
     prep_atomic_file_t  f;
 
     (void) state;
-    in_dir(p, sizeof(p), "snap");
-
-    assert_int_equal(prep_atomic_write_file(p, "old", 3, 0644, 0), 0);
-
-    assert_int_equal(prep_atomic_begin(&f, p, 0644), 0);
-    assert_true(f.fd >= 0);
+    begin_over(&f, p, sizeof(p), "snap", "old");
     assert_non_null(strstr(f.tmp, "/.snap.tmp-"));
     assert_int_equal(prep_atomic_write(&f, "ne", 2), 0);
     assert_int_equal(prep_atomic_write(&f, "w", 1), 0);
@@ -244,10 +253,7 @@ test_full_disk(void **state)
     prep_atomic_file_t  f;
 
     (void) state;
-    in_dir(p, sizeof(p), "full");
-
-    assert_int_equal(prep_atomic_write_file(p, "kept", 4, 0644, 0), 0);
-    assert_int_equal(prep_atomic_begin(&f, p, 0644), 0);
+    begin_over(&f, p, sizeof(p), "full", "kept");
 
     /* /dev/full answers every write with ENOSPC */
     assert_int_equal(close(f.fd), 0);

@@ -114,6 +114,14 @@ escape_exact(escaped_len_pt escaped_len, escape_pt escape, const char *src,
 }
 
 
+void
+temp_dir(char *buf, size_t size, const char *prefix)
+{
+    (void) snprintf(buf, size, "/tmp/%s.XXXXXX", prefix);
+    assert_non_null(mkdtemp(buf));
+}
+
+
 /* an unlinked temp file that holds the bytes */
 int
 temp_fd(const void *data, size_t len)

@@ -36,6 +36,9 @@ char *escape_exact(escaped_len_pt escaped_len, escape_pt escape,
 
 int temp_fd(const void *data, size_t len);
 
+/* a new directory /tmp/<prefix>.XXXXXX, its path into buf */
+void temp_dir(char *buf, size_t size, const char *prefix);
+
 void add_file(struct archive *a, const char *name, const void *data,
     size_t len);
 
