@@ -104,10 +104,14 @@ class Varnish:
                             .replace("@ORIGIN_B_PORT@", str(port_b)))
         self.port = ph.free_port()
         self.log = self.base / "varnishd.log"
+        self.secret = self.base / "secret"
+        self.secret.write_bytes(os.urandom(32).hex().encode())
+        os.chmod(self.secret, 0o600)
         self.proc = subprocess.Popen(
             [VARNISHD, "-F", "-j", "none", "-n", str(self.base / "n"),
              "-a", "127.0.0.1:%d" % self.port, "-f", str(self.vcl),
-             "-T", "none", "-s", "malloc,64m",
+             "-T", "127.0.0.1:0", "-S", str(self.secret),
+             "-s", "malloc,64m",
              "-p", "ban_lurker_sleep=0.1"],
             stdout=open(self.log, "ab"), stderr=subprocess.STDOUT,
             start_new_session=True)
@@ -117,6 +121,23 @@ class Varnish:
             self.stop()
             raise ph.HarnessError("varnishd did not start:\n"
                                   + self.log.read_text()[-3000:])
+
+    def healthy(self):
+        """{backend: True when its probe says healthy}"""
+        r = subprocess.run(["varnishadm", "-n", str(self.base / "n"),
+                            "backend.list"], capture_output=True,
+                           text=True, timeout=20)
+        out = {}
+        for line in r.stdout.splitlines()[1:]:
+            f = line.split()
+            if len(f) >= 3:
+                out[f[0].split(".")[-1]] = f[3] == "healthy"
+        return out
+
+    def wait_healthy(self, *names, timeout=15):
+        ph.wait_for(lambda: all(self.healthy().get(n) for n in names),
+                    timeout, "backends %s healthy" % (names,),
+                    interval=0.2)
 
     def get(self, path, timeout=10):
         c = http.client.HTTPConnection("127.0.0.1", self.port,
@@ -202,12 +223,13 @@ class Setup:
 
     def wait_purged(self, pkg, mark, timeout=60):
         ev = self.watch_a.wait_event("hook", after=mark, timeout=timeout,
-                                     corte_id=pkg.id)
+                                     corte_id=pkg.id, ok=True)
         assert ev["ok"], ev
         return ev
 
     def publish(self, pkg):
         self.wait_purged(pkg, self.drop(pkg))
+        self.edge.wait_healthy("origin_a", "origin_b")
 
     def edge_serves(self, pkg, paths=None):
         """True when every path through the edge is pkg's, byte for byte."""
@@ -280,7 +302,7 @@ class Load:
             with self.lock:
                 if r.status != 200:
                     self.failures.append("%s: %d %s" % (url, r.status,
-                                                        body[:100]))
+                                                        body[:60]))
                 elif corte not in self.by_iso \
                         or self.by_iso[corte].get(path) != body:
                     self.mixed.append("%s: X-PREP-Corte %s, body sha %s"

@@ -46,11 +46,6 @@ sub vcl_init {
     new primary = directors.fallback();
     primary.add_backend(origin_a);
     primary.add_backend(origin_b);
-    # a retry prefers the other origin: the first may have died before
-    # its probe says so
-    new secondary = directors.fallback();
-    secondary.add_backend(origin_b);
-    secondary.add_backend(origin_a);
 }
 
 sub vcl_recv {
@@ -80,13 +75,19 @@ sub vcl_recv {
 }
 
 sub vcl_backend_fetch {
-    if (bereq.retries > 0) {
-        set bereq.backend = secondary.backend();
+    # a retry goes to the other origin: the first may have died before
+    # its probe says so
+    if (bereq.http.X-PREP-Failed == "origin_a") {
+        set bereq.backend = origin_b;
+    } elsif (bereq.http.X-PREP-Failed == "origin_b") {
+        set bereq.backend = origin_a;
     }
+    unset bereq.http.X-PREP-Failed;
 }
 
 sub vcl_backend_response {
     if (beresp.status >= 500 && bereq.retries == 0) {
+        set bereq.http.X-PREP-Failed = beresp.backend.name;
         return (retry);
     }
     # stale-if-error=N: serve the object N seconds past its TTL while no
@@ -104,6 +105,11 @@ sub vcl_backend_response {
 
 sub vcl_backend_error {
     if (bereq.retries == 0) {
+        set bereq.http.X-PREP-Failed = beresp.backend.name;
         return (retry);
     }
+    # never keep an error: the next request tries the origins again
+    set beresp.ttl = 0s;
+    set beresp.grace = 0s;
+    set beresp.uncacheable = true;
 }
