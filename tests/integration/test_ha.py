@@ -431,3 +431,80 @@ def test_both_origins_down_edge_serves_stale_for_the_grace(ha_factory,
     time.sleep(max(0, primed + ttl + grace + 1.5 - time.monotonic()))
     st, _, _ = ha.edge.get("/index.html")
     assert st == 503
+
+
+# ------------------------------------------------------------ fanout alone
+
+
+def test_fanout_peers_in_parallel_with_timeouts(tmp_path, packages):
+    """A peer that hangs (accepts, never speaks) and a peer that refuses
+    never delay the good one; each is retried, then alarmed; the good
+    peer gets the package and a sidecar that matches it."""
+    import socket
+    pkg = packages.get("20240603_0015")
+    sshd = Sshd(tmp_path / "sshd")
+    sshd.start()
+    hang = socket.socket()
+    hang.bind(("127.0.0.1", 0))
+    hang.listen(16)
+    dead = ph.free_port()
+    store = tmp_path / "store"
+    (store / "packages").mkdir(parents=True)
+    digest = hashlib.sha256(pkg.path.read_bytes()).hexdigest()
+    snap = "%s-%s.snap" % (pkg.id, digest[:12])
+    shutil.copy(pkg.path, store / "packages" / (snap[:-5] + ".tar.gz"))
+    good = tmp_path / "drop-good"
+    good.mkdir()
+    alarms = tmp_path / "alarms.jsonl"
+    conf = tmp_path / "ha.conf"
+    conf.write_text("\n".join([
+        "peer = root@127.0.0.1:%s/ %d" % (good, sshd.port),
+        "peer = root@127.0.0.1:/nonexistent/ %d" % hang.getsockname()[1],
+        "peer = root@127.0.0.1:/nonexistent/ %d" % dead,
+        "ssh_key = %s" % sshd.key,
+        "ssh_option = StrictHostKeyChecking=no",
+        "ssh_option = UserKnownHostsFile=/dev/null",
+        "ssh_option = LogLevel=ERROR",
+        "fanout_timeout = 2", "fanout_retries = 3", "fanout_backoff = 0.5",
+        "alarm_hook = cat >> %s" % alarms, ""]))
+    env = dict(os.environ, PREP_STORE=str(store), PREP_SNAPSHOT=snap,
+               PREP_PACKAGE_SHA256=digest, PREP_CORTE_ID=pkg.id,
+               PREP_CORTE=pkg.iso)
+    env.pop("PREP_ALARM_HOOK", None)
+    try:
+        start = time.monotonic()
+        p = subprocess.Popen([str(HOOKS / "fanout"), "--config", str(conf)],
+                             env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+        name = snap[:-5] + ".tar.gz"
+        ph.wait_for(lambda: (good / name).exists(), 10, "the good peer")
+        good_at = time.monotonic() - start
+        out, err = p.communicate(timeout=60)
+        took = time.monotonic() - start
+    finally:
+        hang.close()
+        sshd.stop()
+    assert p.returncode == 1, err
+    assert (good / name).read_bytes() == pkg.path.read_bytes()
+    side = (good / (name + ".sha256")).read_text()
+    assert side == "%s  %s\n" % (digest, name)
+    # the hanging peer costs 3 x 2 s + 0.5 + 1 s of backoff: the good
+    # one was done long before, and the whole run is bounded
+    assert good_at < 3, good_at
+    assert 6 <= took < 20, took
+    kinds = [json.loads(x) for x in alarms.read_text().splitlines()]
+    assert sorted(a["event"] for a in kinds) == ["peer_unreachable"] * 2
+    assert all(a["level"] == "alert" for a in kinds)
+    assert err.count("attempt 3 failed") == 2, err
+
+
+def test_fanout_needs_the_daemon_environment(tmp_path):
+    conf = tmp_path / "ha.conf"
+    conf.write_text("peer = x@127.0.0.1:/d/\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREP_")}
+    r = subprocess.run([str(HOOKS / "fanout"), "--config", str(conf)],
+                       env=env, capture_output=True, text=True, timeout=20)
+    assert r.returncode == 1 and "PREP_STORE is not set" in r.stderr
+    r = subprocess.run([str(HOOKS / "fanout"), "--help"],
+                       capture_output=True, text=True, timeout=20)
+    assert r.returncode == 0 and "peer = TARGET" in r.stdout
