@@ -48,6 +48,8 @@ DEPS = gcc make pkg-config nginx nginx-dev libarchive-dev libssl-dev \
        curl openssh-server openssh-client rsync wrk openssl strace \
        iproute2 procps clang libclang-rt-14-dev man-db time \
        goaccess python3-prometheus-client libfaketime
+# deploy/hooks and tests/integration/test_ha*.py (issue 12)
+DEPS += varnish
 
 MOD_DIR        = $(BUILD)/nginx
 MOD_SO         = $(BUILD)/ngx_http_prep_module.so
