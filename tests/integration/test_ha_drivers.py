@@ -469,3 +469,24 @@ def test_help_and_bad_arguments():
     r = subprocess.run([str(PURGE), "--bogus"], capture_output=True,
                        text=True)
     assert r.returncode == 64
+
+
+# ------------------------------------------------------------ varnish
+
+
+def test_varnish_ban_and_purge(hook, api):
+    hook.config(driver="varnish", varnish_url=[api.base + "/",
+                                               api.base + "/edge2/"])
+    api.queue((503, {}, {}))
+    r = hook.run()
+    assert r.returncode == 0, r.stderr
+    assert [(q["method"], q["path"]) for q in api.requests] == \
+        [("BAN", "/"), ("BAN", "/"), ("BAN", "/edge2/")]
+    assert all(q["headers"]["x-prep-corte"] == CORTE for q in api.requests)
+    del api.requests[:]
+    hook.config(driver="varnish", varnish_url=api.base,
+                varnish_method="PURGE", varnish_path=["/", "/base.json"])
+    r = hook.run()
+    assert r.returncode == 0, r.stderr
+    assert [(q["method"], q["path"]) for q in api.requests] == \
+        [("PURGE", "/"), ("PURGE", "/base.json")]

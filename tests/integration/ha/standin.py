@@ -68,8 +68,12 @@ class StandIn:
                         headers={k.lower(): v
                                  for k, v in self.headers.items()},
                         body=body, time=time.monotonic()))
-                    answer = (standin.answers.pop(0) if standin.answers
-                              else success_for(self.path))
+                    if standin.answers:
+                        answer = standin.answers.pop(0)
+                    elif self.command in ("BAN", "PURGE"):   # Varnish
+                        answer = (200, {}, {"purged": self.path})
+                    else:
+                        answer = success_for(self.path)
                 status, headers, payload = answer
                 data = json.dumps(payload).encode()
                 self.send_response(status)
@@ -80,7 +84,7 @@ class StandIn:
                 self.end_headers()
                 self.wfile.write(data)
 
-            do_POST = do_GET = do_DELETE = do_PUT = _any
+            do_POST = do_GET = do_DELETE = do_PUT = do_BAN = do_PURGE = _any
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
