@@ -508,3 +508,13 @@ def test_fanout_needs_the_daemon_environment(tmp_path):
     r = subprocess.run([str(HOOKS / "fanout"), "--help"],
                        capture_output=True, text=True, timeout=20)
     assert r.returncode == 0 and "peer = TARGET" in r.stdout
+
+
+def test_fanout_copies_nothing_on_suspend(tmp_path):
+    conf = tmp_path / "ha.conf"
+    conf.write_text("peer = x@127.0.0.1:/d/ 1\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREP_")}
+    env["PREP_EVENT"] = "suspend"
+    r = subprocess.run([str(HOOKS / "fanout"), "--config", str(conf)],
+                       env=env, capture_output=True, text=True, timeout=20)
+    assert r.returncode == 0 and "no package to copy" in r.stderr
