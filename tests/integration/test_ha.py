@@ -341,6 +341,8 @@ def test_a_drop_at_a_is_served_everywhere_within_10s(ha_factory, packages):
     ph.wait_for(everywhere, 10, "the corte on both origins and the edge",
                 interval=0.2)
     took = time.monotonic() - start
+    print("drop at A to every path on both origins and the edge: %.2f s"
+          % took)
     assert took < 10
     for port in (ha.a.port, ha.b.port):
         for path, data in pkg.listing.items():
@@ -365,6 +367,8 @@ def test_origin_a_killed_under_load_fails_no_request(ha_factory, packages):
         ha.a.kill()
         time.sleep(4)
         ph.wait_for(lambda: load.ok > before + 400, 20, "load after")
+    print("origin A killed: %d good answers, %d after the kill, %d failed"
+          % (load.ok, load.ok - before, len(load.failures)))
     assert load.failures == [], load.failures[:10]
     assert load.mixed == [], load.mixed[:10]
     # and the misses after the kill were served by B
@@ -381,6 +385,8 @@ def test_20_cortes_under_load_are_never_mixed(ha_factory, packages):
             ha.publish(pkg)
             ph.wait_for(lambda: ha.edge.get("/index.html")[1] == pkg.iso,
                         10, "the edge on %s" % pkg.id)
+    print("20 cortes: %d good answers over %d cortes, %d failed, %d mixed"
+          % (load.ok, len(load.seen), len(load.failures), len(load.mixed)))
     assert load.failures == [], load.failures[:10]
     assert load.mixed == [], load.mixed[:10]
     assert load.ok > 500
