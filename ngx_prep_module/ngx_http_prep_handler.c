@@ -47,6 +47,7 @@ ngx_http_prep_serve_handler(ngx_http_request_t *r)
     ngx_http_prep_snapshot_t  *s;
     const prep_snap_entry_t   *e;
     ngx_http_prep_loc_conf_t  *plcf;
+    ngx_http_core_loc_conf_t  *clcf;
 
     rc = ngx_http_prep_get_only(r);
 
@@ -71,8 +72,16 @@ ngx_http_prep_serve_handler(ngx_http_request_t *r)
     e = ngx_http_prep_lookup(r, s, plcf);
 
     if (e == NULL) {
-        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                       "prep: \"%V\" not in the snapshot", &r->uri);
+        clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+        /* as the static module does for a missing file */
+
+        if (clcf->log_not_found) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "prep: \"%V\" is not in corte %V", &r->uri,
+                          &s->corte_id);
+        }
+
         return NGX_HTTP_NOT_FOUND;
     }
 

@@ -281,6 +281,7 @@ ngx_http_prep_store(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     u_char                *p;
     size_t                 size;
     ngx_str_t             *value, path, name;
+    ngx_file_info_t        fi;
     ngx_shm_zone_t        *shm_zone;
     ngx_http_prep_zone_t  *zone;
 
@@ -321,6 +322,22 @@ ngx_http_prep_store(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     (void) ngx_cpystrn(p, path.data, path.len + 1);
+
+    /*
+     * prep-ingest may create the store after nginx starts, so a missing
+     * directory is no error; but a typo here would answer 503 all night
+     */
+
+    if (ngx_file_info(p, &fi) == NGX_FILE_ERROR) {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, ngx_errno,
+                           "\"prep_store\" directory \"%s\" cannot be "
+                           "read; nothing is served until it exists", p);
+
+    } else if (!ngx_is_dir(&fi)) {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "\"prep_store\" \"%s\" is not a directory; "
+                           "nothing is served until it is", p);
+    }
 
     zone->store.data = p;
     zone->store.len = path.len;

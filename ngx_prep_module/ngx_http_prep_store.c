@@ -360,6 +360,16 @@ ngx_http_prep_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     sh = zone->sh;
 
+    /*
+     * "nginx -t" only checks the configuration: the full check of the
+     * snapshot (a CRC of every byte) and the "published" notice belong
+     * to the nginx that will serve it
+     */
+
+    if (ngx_test_config) {
+        return NGX_OK;
+    }
+
     /* a live name means nothing in another store */
 
     ngx_shmtx_lock(&zone->shpool->mutex);
