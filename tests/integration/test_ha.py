@@ -69,6 +69,15 @@ class Sshd:
         self.proc = None
         self.port = None
 
+    def restrict_to(self, drop):
+        """The key confined as deploy/sshd_config.example confines the
+        institute's rsync account: rrsync, write only, no deletion, in
+        the drop folder; the peer target is then "root@127.0.0.1:"."""
+        pub = (self.base / "client.pub").read_text().strip()
+        (self.base / "authorized" / "root").write_text(
+            'restrict,command="/usr/bin/rrsync -wo -no-del -munge %s" %s\n'
+            % (drop, pub))
+
     def start(self):
         os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
         self.port = self.port or ph.free_port()
@@ -186,6 +195,7 @@ class Setup:
         self.sshd.start()
         self.edge = Varnish(self.tmp / "varnish", self.a.port, self.b.port)
         self.watch_b = watch_factory(self.b, args=FAST)
+        self.sshd.restrict_to(self.watch_b.drop)
         self.conf = self.tmp / "ha.conf"
         self.write_conf(peer_port or self.sshd.port)
         hook = "%s --config %s && %s --config %s" % (
@@ -197,7 +207,7 @@ class Setup:
 
     def write_conf(self, peer_port):
         self.conf.write_text("\n".join([
-            "peer = root@127.0.0.1:%s/ %d" % (self.watch_b.drop, peer_port),
+            "peer = root@127.0.0.1: %d" % peer_port,
             "ssh_key = %s" % self.sshd.key,
             "ssh_option = StrictHostKeyChecking=no",
             "ssh_option = UserKnownHostsFile=/dev/null",
@@ -464,10 +474,11 @@ def test_fanout_peers_in_parallel_with_timeouts(tmp_path, packages):
     shutil.copy(pkg.path, store / "packages" / (snap[:-5] + ".tar.gz"))
     good = tmp_path / "drop-good"
     good.mkdir()
+    sshd.restrict_to(good)
     alarms = tmp_path / "alarms.jsonl"
     conf = tmp_path / "ha.conf"
     conf.write_text("\n".join([
-        "peer = root@127.0.0.1:%s/ %d" % (good, sshd.port),
+        "peer = root@127.0.0.1: %d" % sshd.port,
         "peer = root@127.0.0.1:/nonexistent/ %d" % hang.getsockname()[1],
         "peer = root@127.0.0.1:/nonexistent/ %d" % dead,
         "ssh_key = %s" % sshd.key,
