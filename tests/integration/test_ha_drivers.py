@@ -490,3 +490,19 @@ def test_varnish_ban_and_purge(hook, api):
     assert r.returncode == 0, r.stderr
     assert [(q["method"], q["path"]) for q in api.requests] == \
         [("PURGE", "/"), ("PURGE", "/base.json")]
+
+
+def test_a_bad_config_names_the_file_and_line(hook, api):
+    p = hook.config(driver="cloudflare")
+    p.write_text(p.read_text() + "this line has no equals sign\n")
+    r = hook.run()
+    assert r.returncode == 1
+    n = len(p.read_text().splitlines())
+    assert "%s:%d: expected 'key = value'" % (p, n) in r.stderr
+    hook.config(driver="carrier-pigeon")
+    r = hook.run()
+    assert r.returncode == 1 and "unknown driver 'carrier-pigeon'" in r.stderr
+    hook.config(driver="cloudflare", purge_retries="many")
+    r = hook.run()
+    assert r.returncode == 1 and "purge_retries = 'many'" in r.stderr
+    assert api.requests == []
