@@ -56,6 +56,8 @@ DEPS = gcc make pkg-config nginx nginx-dev libarchive-dev libssl-dev \
        iproute2 procps clang libclang-rt-14-dev man-db time \
        goaccess python3-prometheus-client libfaketime awstats \
        prometheus chromium
+# deploy/hooks and tests/integration/test_ha*.py (issue 12)
+DEPS += varnish
 
 MOD_DIR        = $(BUILD)/nginx
 MOD_SO         = $(BUILD)/ngx_http_prep_module.so
