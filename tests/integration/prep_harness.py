@@ -6,6 +6,9 @@ Reusable outside pytest; conftest.py wraps it in fixtures.  Environment:
     PREP_BUILD    build directory (default: <repo>/build)
     NGINX_BIN     nginx binary (default /usr/sbin/nginx)
     PREP_INGEST   prep-ingest binary (default: $PREP_BUILD/asan/prep-ingest)
+    PREP_MODULE   the module to load (default:
+                  $PREP_BUILD/ngx_http_prep_module.so); the runtime matrix
+                  (make test) sets it with NGINX_BIN to another nginx
 """
 
 import atexit
@@ -32,7 +35,8 @@ import gen_prep  # noqa: E402  (path set just above)
 
 BUILD = Path(os.environ.get("PREP_BUILD") or REPO / "build")
 NGINX_BIN = os.environ.get("NGINX_BIN") or "/usr/sbin/nginx"
-MODULE_SO = BUILD / "ngx_http_prep_module.so"
+MODULE_SO = Path(os.environ.get("PREP_MODULE")
+                 or BUILD / "ngx_http_prep_module.so")
 INGEST_BIN = Path(os.environ.get("PREP_INGEST")
                   or BUILD / "asan" / "prep-ingest")
 
