@@ -70,6 +70,25 @@ def missing_builds(need_module=True, need_ingest=True):
     return out
 
 
+_nginx_version = None
+
+
+def nginx_version():
+    """The version of NGINX_BIN as a tuple, e.g. (1, 26, 3), from
+    `nginx -v`; tests of directives that changed between versions (the
+    runtime matrix runs 1.22, 1.26 and 1.30) choose by it."""
+    global _nginx_version
+    if _nginx_version is None:
+        p = subprocess.run([NGINX_BIN, "-v"], capture_output=True,
+                           timeout=30)
+        m = re.search(rb"nginx/(\d+)\.(\d+)\.(\d+)", p.stderr + p.stdout)
+        if not m:
+            raise HarnessError("no version in `%s -v`: %r"
+                               % (NGINX_BIN, p.stderr[:200]))
+        _nginx_version = tuple(int(x) for x in m.groups())
+    return _nginx_version
+
+
 def wait_for(predicate, timeout, what, interval=0.02):
     """Polls predicate() until it returns a true value, which is returned;
     raises HarnessError naming `what` after timeout seconds."""
