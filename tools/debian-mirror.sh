@@ -1,4 +1,4 @@
-# debian-mirror.sh: sourced by tools/nginx-compat.sh and nginx-matrix.sh.
+# debian-mirror.sh: sourced by tools/nginx-matrix.sh.
 #
 # debian_mirror prints the URI of the main Debian archive in this
 # machine's apt sources (deb822 .sources files or sources.list), so the
