@@ -54,6 +54,9 @@ DEPS = gcc make pkg-config nginx nginx-dev libarchive-dev libssl-dev \
        goaccess python3-prometheus-client libfaketime
 
 MOD_DIR        = $(BUILD)/nginx
+# extra compiler options of the module only (bench/sendfile.sh), e.g.
+# -DNGX_HTTP_PREP_SENDFILE_MIN=1; use another BUILD for them
+MODULE_CC_OPT ?=
 MOD_SO         = $(BUILD)/ngx_http_prep_module.so
 
 # libFuzzer targets (clang): sources of tests/fuzz/fuzz_<name>.c
@@ -104,6 +107,7 @@ $(MOD_DIR)/configured: config
 	    if [ -f conf_flags ]; then . ./conf_flags; \
 	    else NGX_CONF_FLAGS=(--with-compat); fi; \
 	    opt="$$(dpkg-buildflags --get CFLAGS 2>/dev/null || echo -O2 -g)"; \
+	    opt="$$opt $(MODULE_CC_OPT)"; \
 	    ld="$$(dpkg-buildflags --get LDFLAGS 2>/dev/null || true)"; \
 	    ./configure --with-cc-opt="$$opt -fPIC" --with-ld-opt="$$ld -fPIC" \
 	        "$${NGX_CONF_FLAGS[@]}" --add-dynamic-module=$(CURDIR) \
