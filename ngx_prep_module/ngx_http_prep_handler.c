@@ -28,8 +28,14 @@
  * sendfile() call; bench/sendfile.sh measures the crossover on this
  * machine (bench/RESULTS.md).  -DNGX_HTTP_PREP_SENDFILE_MIN=N changes it.
  */
+/*
+ * OFF by default (0): the whole-package bench with the file path at 64 KiB
+ * ran at 0.33 x stock, latency-bound (p99 43 ms, a delayed-ACK stall with
+ * TCP_CORK, not yet understood); build with -DNGX_HTTP_PREP_SENDFILE_MIN=N
+ * to try it.
+ */
 #ifndef NGX_HTTP_PREP_SENDFILE_MIN
-#define NGX_HTTP_PREP_SENDFILE_MIN  (64 * 1024)
+#define NGX_HTTP_PREP_SENDFILE_MIN  0
 #endif
 
 
@@ -283,7 +289,9 @@ ngx_http_prep_send_entry(ngx_http_request_t *r, ngx_http_prep_snapshot_t *s,
         return rc;
     }
 
-    if (len >= NGX_HTTP_PREP_SENDFILE_MIN && s->file.fd != NGX_INVALID_FILE)
+#if (NGX_HTTP_PREP_SENDFILE_MIN > 0)
+    if (len >= NGX_HTTP_PREP_SENDFILE_MIN
+        && s->file.fd != NGX_INVALID_FILE)
     {
         /*
          * in memory and in the file at once: nginx sends the file part
@@ -295,6 +303,7 @@ ngx_http_prep_send_entry(ngx_http_request_t *r, ngx_http_prep_snapshot_t *s,
         b->file_pos = data - s->addr;
         b->file_last = b->file_pos + len;
     }
+#endif
 
     return ngx_http_prep_send_body(r, b, data, len);
 }
