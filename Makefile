@@ -4,7 +4,11 @@
 #   make run        build, start a local nginx on 127.0.0.1:8080 (./var/)
 #   make stop       stop it
 #   make test       install dependencies, build, unit and integration tests
-#   make compat     build the module against nginx 1.26 headers too
+#   make compat     fetch Debian trixie's and sid's nginx (1.26, 1.30) and
+#                   build the module for each (make matrix)
+#   make integration  the integration suite on every nginx of the matrix:
+#                   Debian 12's 1.22, trixie's 1.26, sid's 1.30, in parallel
+#   make integration-one  the suite on NGINX_BIN only
 #   make fuzz       libFuzzer over the package validator and the snapshot
 #                   reader, FUZZ_SECONDS (60) each, under ASan/UBSan
 #   make bench      benchmarks (see bench/RESULTS.md)
@@ -60,6 +64,9 @@ DEPS = gcc make pkg-config nginx nginx-dev libarchive-dev libssl-dev \
 DEPS += varnish
 
 MOD_DIR        = $(BUILD)/nginx
+# extra compiler options of the module only (bench/sendfile.sh), e.g.
+# -DNGX_HTTP_PREP_SENDFILE_MIN=1; use another BUILD for them
+MODULE_CC_OPT ?=
 MOD_SO         = $(BUILD)/ngx_http_prep_module.so
 
 # libFuzzer targets (clang): sources of tests/fuzz/fuzz_<name>.c
@@ -81,8 +88,8 @@ FUZZ_RUN        = -rss_limit_mb=4096 -timeout=20 -max_len=65536 \
                   -print_final_stats=1
 
 .PHONY: all module ingest deps unit integration test run stop bench clean \
-        asan compat fuzz fuzz-smoke bench-ingest bench-stats \
-        monitoring-check
+        asan compat matrix integration-one fuzz fuzz-smoke bench-ingest \
+        bench-stats monitoring-check
 
 all: module ingest
 
@@ -114,6 +121,7 @@ $(MOD_DIR)/configured: config
 	    if [ -f conf_flags ]; then . ./conf_flags; \
 	    else NGX_CONF_FLAGS=(--with-compat); fi; \
 	    opt="$$(dpkg-buildflags --get CFLAGS 2>/dev/null || echo -O2 -g)"; \
+	    opt="$$opt $(MODULE_CC_OPT)"; \
 	    ld="$$(dpkg-buildflags --get LDFLAGS 2>/dev/null || true)"; \
 	    ./configure --with-cc-opt="$$opt -fPIC" --with-ld-opt="$$ld -fPIC" \
 	        "$${NGX_CONF_FLAGS[@]}" --add-dynamic-module=$(CURDIR) \
@@ -241,9 +249,22 @@ fuzz: $(FUZZ_BINS) $(FUZZ_DIR)/seeds/.done
 fuzz-smoke:
 	$(MAKE) fuzz FUZZ_SECONDS=$(FUZZ_SMOKE_SECONDS)
 
-# the module must keep compiling on nginx 1.25+ (Debian trixie's 1.26)
-compat:
-	tools/nginx-compat.sh $(BUILD)/compat
+# The runtime matrix: Debian's nginx of each suite with the suite's own
+# libraries, unpacked under $(MATRIX_DIR)/SUITE (fetched once), and the
+# module built for each by nginx's own build (tools/nginx-matrix.sh).
+MATRIX_DIR     = $(BUILD)/matrix
+MATRIX_SUITES ?= trixie sid
+MATRIX_RUNS    = debian12=$(NGINX_BIN):$(abspath $(MOD_SO)) \
+                 $(foreach s,$(MATRIX_SUITES),$(s)=$(abspath \
+                     $(MATRIX_DIR)/$(s)/nginx):$(abspath \
+                     $(MATRIX_DIR)/$(s)/build/ngx_http_prep_module.so))
+
+matrix:
+	@set -e; for s in $(MATRIX_SUITES); do \
+	    tools/nginx-matrix.sh $(MATRIX_DIR) $$s; done
+
+# the module must keep compiling on nginx 1.25+ (1.26 and 1.30)
+compat: matrix
 
 # deploy/prometheus-alerts.yml: syntax, then its unit tests
 monitoring-check:
@@ -253,7 +274,10 @@ monitoring-check:
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
-integration: all $(BUILD)/asan/prep-ingest
+integration: all $(BUILD)/asan/prep-ingest matrix
+	PYTHON=$(PYTHON) tools/test-matrix.sh $(BUILD) $(MATRIX_RUNS)
+
+integration-one: all $(BUILD)/asan/prep-ingest
 	PREP_BUILD=$(abspath $(BUILD)) NGINX_BIN=$(NGINX_BIN) \
 	    $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
 
@@ -261,7 +285,6 @@ test: deps
 	$(MAKE) all asan
 	$(MAKE) unit
 	$(MAKE) fuzz-smoke
-	$(MAKE) compat
 	$(MAKE) monitoring-check
 	$(MAKE) integration
 

@@ -37,12 +37,14 @@ outfile=""
 keep=0
 pin=1
 stock_only=0
+mix=fixed
+tls=0
 
 usage() {
     cat <<EOF
 usage: bench/serve.sh [-w WORKERS] [-t THREADS] [-c CONNS] [-d SECONDS]
                       [-r ROUNDS] [-p PACKAGE.tar.gz] [-o FILE] [-a | -A]
-                      [-k] [-S]
+                      [-k] [-S] [-m fixed|whole] [-T]
 
   -w N    nginx worker processes, both servers (default $workers)
   -t N    wrk threads (default $threads)
@@ -56,13 +58,23 @@ usage: bench/serve.sh [-w WORKERS] [-t THREADS] [-c CONNS] [-d SECONDS]
   -A      do not pin: let the scheduler place nginx and wrk
   -k      keep the temporary directory
   -S      stock nginx only (no module, no ingest): for developing the bench
+  -m MIX  fixed: the hand-picked mix of bench/lib.sh (default); whole:
+          every file of the package once, in a fixed shuffled order
+          (large SVG, CSV and the database zip included)
+  -T      TLS 1.3 on both servers (self-signed P-256 certificate, HTTP/2
+          offered by ALPN): wrk runs HTTPS with HTTP/1.1, and h2load
+          (nghttp2-client) runs the same mix over HTTP/2, one run each
+          per server and encoding, in every round
 
 Environment: PREP_BUILD (default build/), NGINX_BIN, PYTHON.
 EOF
 }
 
-while getopts "w:t:c:d:r:p:o:aAkSh" opt; do
+while getopts "w:t:c:d:r:p:o:aAkShm:T" opt; do
     case $opt in
+    m) case $OPTARG in fixed|whole) mix=$OPTARG ;;
+       *) echo "serve.sh: -m fixed or whole" >&2; exit 2 ;; esac ;;
+    T) tls=1 ;;
     a) pin=1 ;;
     A) pin=0 ;;
     S) stock_only=1 ;;
@@ -104,7 +116,7 @@ stop_servers() {
 
 setup_tmp prep-bench
 # everything together: setup, checks and 4 wrk runs per round
-start_watchdog $((900 + rounds * 4 * (duration + 40)))
+start_watchdog $((900 + rounds * (tls ? 8 : 4) * (duration + 40)))
 
 # seconds a command takes (wall clock), the command bounded by timeout
 timed() {
@@ -183,6 +195,30 @@ if (( pin && nproc >= 2 )); then
     affinity="$affinity;"
 fi
 
+scheme=http
+listen_tls=""
+server_tls=""
+if (( tls )); then
+    need_tools openssl h2load
+    scheme=https
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+        -nodes -days 2 -subj /CN=localhost -keyout "$tmp/key.pem" \
+        -out "$tmp/cert.pem" 2> /dev/null || die "openssl req failed"
+    server_tls="ssl_certificate $tmp/cert.pem;
+        ssl_certificate_key $tmp/key.pem;
+        ssl_protocols TLSv1.3;
+        ssl_session_cache shared:TLS:10m;
+        ssl_conf_command Options KTLS;"
+    # nginx 1.25.1+ has "http2 on;"; before, a listen parameter
+    if "$nginx" -v 2>&1 | grep -qE 'nginx/1\.(2[0-4]|25\.0)\.'; then
+        listen_tls=" ssl http2"
+    else
+        listen_tls=" ssl"
+        server_tls="$server_tls
+        http2 on;"
+    fi
+fi
+
 # write_conf NAME PORT: $tmp/NAME/nginx.conf
 write_conf() {
     local name=$1 port=$2 dir="$tmp/$1" head="" body
@@ -240,7 +276,8 @@ http {
 $( [ "$name" = stock ] || echo "    prep_store $store;" )
 
     server {
-        listen 127.0.0.1:$port;
+        listen 127.0.0.1:$port$listen_tls;
+        $server_tls
         $body
     }
 }
@@ -268,8 +305,8 @@ start_server() {
             if ! kill -0 "$pid" 2>/dev/null; then
                 break
             fi
-            if curl -s -o /dev/null --max-time 1 \
-                "http://127.0.0.1:$port/index.html"
+            if curl -sk -o /dev/null --max-time 1 \
+                "$scheme://127.0.0.1:$port/index.html"
             then
                 printf -v "port_$name" %s "$port"
                 log "$name nginx on 127.0.0.1:$port (master $pid)"
@@ -301,6 +338,20 @@ fi
 make_mix() {
     local mixdir="$tmp/mix"
 
+    if [ "$mix" = whole ]; then
+        # every file once (the .gz of gzip_static aside), shuffled the
+        # same way every run
+        mkdir -p "$mixdir"
+        for kind in section avance json html csv asset; do
+            : > "$mixdir/$kind"
+        done
+        list_files . | awk 'BEGIN { srand(20240603) }
+                { printf "%.9f\t%s\n", rand(), $0 }' \
+            | sort -n | cut -f2 > "$tmp/mix.txt"
+        [ -s "$tmp/mix.txt" ] || die "no files for the whole mix"
+        LC_ALL=C sort -u "$tmp/mix.txt" > "$tmp/mix-unique.txt"
+        return
+    fi
     list_kinds "$mixdir"
     [ -s "$mixdir/section" ] || cp "$mixdir/json" "$mixdir/section"
     [ -s "$mixdir/section" ] || die "no JSON files for the mix"
@@ -339,10 +390,10 @@ fetch_all() {
     : > "$cfg"
     while IFS= read -r path; do
         n=$((n + 1))
-        printf 'url = "http://127.0.0.1:%s%s"\noutput = "%s/%d"\n' \
-            "$port" "$path" "$dir" "$n" >> "$cfg"
+        printf 'url = "%s://127.0.0.1:%s%s"\noutput = "%s/%d"\n' \
+            "$scheme" "$port" "$path" "$dir" "$n" >> "$cfg"
     done < "$tmp/mix-unique.txt"
-    timeout -k 5 300 curl -s --max-time 30 "${hdr[@]}" -K "$cfg" \
+    timeout -k 5 300 curl -sk --max-time 30 "${hdr[@]}" -K "$cfg" \
         -w '%{http_code}|%header{content-encoding}|%header{x-prep-corte}\n' \
         > "$dir.status" || die "$name $enc: curl failed"
 }
@@ -428,11 +479,56 @@ run_wrk() {
         "$gnu_time" -f '%U %S' -o "$out.cpu" wrk -t"$threads" \
         -c"$conns" -d"${duration}s" --timeout 5s --latency \
         -s "$top/bench/mix.lua" "${hdr[@]}" \
-        "http://127.0.0.1:${!port_var}" -- "$tmp/mix.txt" > "$out" 2>&1 \
+        "$scheme://127.0.0.1:${!port_var}" -- "$tmp/mix.txt" > "$out" 2>&1 \
         || die "wrk failed: $(tail -n 3 "$out")"
     t1=$(date +%s.%N)
     ticks1=$(worker_ticks "${!master_var}")
     line=$(grep '^MIXRESULT' "$out") || die "wrk: no result in $out"
+    record_run
+}
+
+# run_h2load NAME ENC ROUND: the mix over HTTP/2 (TLS, ALPN h2), $conns
+# connections of 10 concurrent streams each; ENC is h2-identity/h2-gzip.
+# h2load reports no percentiles: its "p99" column is the mean latency
+run_h2load() {
+    local name=$1 enc=$2 round=$3 port_var="port_$1" master_var="master_$1"
+    local out line urls
+    local ticks0 ticks1 t0 t1 srv cli per
+    local -a hdr=()
+
+    [ "$enc" = h2-identity ] || hdr=(-H "Accept-Encoding: gzip")
+    out="$tmp/h2load-$name-$enc-$round.txt"
+    urls="$tmp/h2urls-$name.txt"
+    [ -f "$urls" ] || sed "s|^|https://127.0.0.1:${!port_var}|" \
+        "$tmp/mix.txt" > "$urls"
+    ticks0=$(worker_ticks "${!master_var}")
+    t0=$(date +%s.%N)
+    timeout -k 5 $((duration + 60)) "${wrk_pin[@]}" \
+        "$gnu_time" -f '%U %S' -o "$out.cpu" h2load -t"$threads" \
+        -c"$conns" -m10 -D"$duration" "${hdr[@]}" -i "$urls" \
+        > "$out" 2>&1 || die "h2load failed: $(tail -n 3 "$out")"
+    t1=$(date +%s.%N)
+    ticks1=$(worker_ticks "${!master_var}")
+    line=$(awk '
+        /^finished in/ { gsub(",", ""); rps = $4 }
+        /^requests:/ { n = $8; bad = $10 + $12 + $14 }
+        /^status codes:/ { gsub(",", ""); non2xx = $5 + $7 + $9 }
+        /^time for request:/ { v = $6
+            if (v ~ /ms$/) { sub("ms", "", v); v *= 1000 }
+            else if (v ~ /us$/) { sub("us", "", v) }
+            else if (v ~ /s$/) { sub("s", "", v); v *= 1000000 }
+            mean = v }
+        END { if (rps == "") exit 1
+              printf "MIXRESULT requests=%d rps=%s p99_us=%s err_status=%d " \
+                     "err_connect=0 err_read=%d err_write=0 err_timeout=0\n",
+                     n, rps, mean, non2xx, bad }' "$out") ||
+        die "h2load: no result in $out: $(tail -n 5 "$out")"
+    record_run
+}
+
+# record_run: the bookkeeping of one run of run_wrk or run_h2load (their
+# locals name, enc, round, line, out, ticks0/1, t0/1)
+record_run() {
     kv() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<< "$line"; }
 
     # CPU budgets as percent of one CPU over the run's wall time, and the
@@ -462,7 +558,9 @@ run_wrk() {
     emit server_us_per_req_round "$per" us "server=$name enc=$enc round=$round"
 }
 
-log "measuring: $rounds rounds x 4 runs x ${duration}s," \
+encs=(identity gzip)
+(( ! tls )) || encs+=(h2-identity h2-gzip)
+log "measuring: $rounds rounds x ${#encs[@]} x 2 runs x ${duration}s," \
     "wrk -t$threads -c$conns, $workers worker(s)"
 # Odd rounds run stock first, even rounds the module first, so that a
 # machine slowing down (or warming up) during a round favours neither.
@@ -471,9 +569,12 @@ for round in $(seq "$rounds"); do
     if (( round % 2 == 0 && ${#servers[@]} == 2 )); then
         order=("${servers[1]}" "${servers[0]}")
     fi
-    for enc in identity gzip; do
+    for enc in "${encs[@]}"; do
         for name in "${order[@]}"; do
-            run_wrk "$name" "$enc" "$round"
+            case $enc in
+            h2-*) run_h2load "$name" "$enc" "$round" ;;
+            *) run_wrk "$name" "$enc" "$round" ;;
+            esac
         done
     done
 done
@@ -484,7 +585,7 @@ done
 printf '\n%-8s %-9s %10s %7s %6s %6s %6s %7s   %s\n' server encoding \
     'req/s' 'p99 ms' errors 'nginx' 'wrk' 'us/req' 'req/s per round'
 client_bound=""
-for enc in identity gzip; do
+for enc in "${encs[@]}"; do
     for name in "${servers[@]}"; do
         # shellcheck disable=SC2086
         med_rps=$(median ${rps[$name,$enc]})
@@ -496,8 +597,8 @@ for enc in identity gzip; do
         med_cli=$(median ${cpu_cli[$name,$enc]})
         # shellcheck disable=SC2086
         med_us=$(median ${us_req[$name,$enc]})
-        printf -v "med_rps_${name}_$enc" %s "$med_rps"
-        printf -v "med_us_${name}_$enc" %s "$med_us"
+        printf -v "med_rps_${name}_${enc//-/_}" %s "$med_rps"
+        printf -v "med_us_${name}_${enc//-/_}" %s "$med_us"
         printf '%-8s %-9s %10.1f %7.2f %6d %5.0f%% %5.0f%% %7.2f   %s\n' \
             "$name" "$enc" "$med_rps" \
             "$(awk -v u="$med_p99" 'BEGIN { print u / 1000 }')" \
@@ -526,12 +627,15 @@ fi
 echo
 
 if (( ! stock_only )); then
-    for enc in identity gzip; do
-        a_var="med_rps_module_$enc"
-        b_var="med_rps_stock_$enc"
+    for enc in "${encs[@]}"; do
+        a_var="med_rps_module_${enc//-/_}"
+        b_var="med_rps_stock_${enc//-/_}"
         r=$(ratio "${!a_var}" "${!b_var}")
+        # issue 13: 1.3 on the whole package, 1.2 under TLS
         target=1.0
         [ "$enc" = identity ] || target=1.2
+        [ "$mix" != whole ] || target=1.3
+        (( ! tls )) || target=1.2
         # The verdict uses the median of the per-round ratios: each round
         # measures both servers within seconds of each other, so a change
         # of machine speed between rounds (a noisy neighbour, a VM host)
@@ -554,8 +658,8 @@ if (( ! stock_only )); then
         emit ratio_rps "$r" x "enc=$enc"
         # the same comparison in server CPU per request (stock / module):
         # what the module saves, even when the client limits req/s
-        a_var="med_us_stock_$enc"
-        b_var="med_us_module_$enc"
+        a_var="med_us_stock_${enc//-/_}"
+        b_var="med_us_module_${enc//-/_}"
         r=$(ratio "${!a_var}" "${!b_var}")
         printf '   server CPU per request, stock/module: %s\n' "$r"
         emit ratio_cpu_per_req "$r" x "enc=$enc"

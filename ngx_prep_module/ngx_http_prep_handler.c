@@ -4,7 +4,8 @@
  *
  * The prep_serve content handler: looks r->uri up in the worker's current
  * snapshot and sends the entry as one memory buffer pointing into the
- * mapping.  Conditional requests (304) and ranges (206, 416, multipart)
+ * mapping (a large one also as a file buffer of the snapshot, for
+ * sendfile).  Conditional requests (304) and ranges (206, 416, multipart)
  * are left to nginx's not_modified and range filters, which work from the
  * headers set here.
  */
@@ -18,6 +19,24 @@
 
 
 #define NGX_HTTP_PREP_INDEX  "index.html"
+
+/*
+ * Entries of at least this many bytes are also described as a file
+ * buffer of the snapshot, so that nginx sends them with sendfile() where
+ * the connection allows it ("sendfile on;", plain TCP or kernel TLS).
+ * Below it, one writev() from the mapping costs less than the extra
+ * sendfile() call; bench/sendfile.sh measures the crossover on this
+ * machine (bench/RESULTS.md).  -DNGX_HTTP_PREP_SENDFILE_MIN=N changes it.
+ */
+/*
+ * OFF by default (0): the whole-package bench with the file path at 64 KiB
+ * ran at 0.33 x stock, latency-bound (p99 43 ms, a delayed-ACK stall with
+ * TCP_CORK, not yet understood); build with -DNGX_HTTP_PREP_SENDFILE_MIN=N
+ * to try it.
+ */
+#ifndef NGX_HTTP_PREP_SENDFILE_MIN
+#define NGX_HTTP_PREP_SENDFILE_MIN  0
+#endif
 
 
 static const prep_snap_entry_t *ngx_http_prep_lookup(ngx_http_request_t *r,
@@ -282,6 +301,22 @@ ngx_http_prep_send_entry(ngx_http_request_t *r, ngx_http_prep_snapshot_t *s,
     if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
         return rc;
     }
+
+#if (NGX_HTTP_PREP_SENDFILE_MIN > 0)
+    if (len >= NGX_HTTP_PREP_SENDFILE_MIN
+        && s->file.fd != NGX_INVALID_FILE)
+    {
+        /*
+         * in memory and in the file at once: nginx sends the file part
+         * with sendfile() where the connection can (plain TCP, kernel
+         * TLS) and the memory part elsewhere (TLS, gzip filters)
+         */
+        b->in_file = 1;
+        b->file = &s->file;
+        b->file_pos = data - s->addr;
+        b->file_last = b->file_pos + len;
+    }
+#endif
 
     return ngx_http_prep_send_body(r, b, data, len);
 }

@@ -133,6 +133,13 @@ typedef struct {
     u_char                    *addr;
     size_t                     size;
 
+    /*
+     * the snapshot file, open as long as it is mapped: large entries go
+     * out as file buffers of it (sendfile), and the request's hold on
+     * the snapshot keeps the descriptor valid until they are sent
+     */
+    ngx_file_t                 file;
+
     /* the worker's hold while current, plus one per request */
     ngx_uint_t                 refs;
     ngx_atomic_uint_t          generation;

@@ -72,6 +72,7 @@ ngx_http_prep_map(ngx_str_t *store, u_char *name, size_t len,
     u_char                     path[NGX_HTTP_PREP_PATH_LEN];
 
     ngx_memzero(s, sizeof(ngx_http_prep_snapshot_t));
+    s->file.fd = NGX_INVALID_FILE;
 
     if (len > NGX_HTTP_PREP_NAME_MAX
         || ngx_http_prep_snapshot_path(store, name, len, path, sizeof(path))
@@ -125,8 +126,9 @@ ngx_http_prep_map(ngx_str_t *store, u_char *name, size_t len,
         goto failed;
     }
 
-    /* the mapping keeps the file; the descriptor is not needed */
-    (void) ngx_close_file(fd);
+    /* kept for sendfile(); closed with the mapping */
+    s->file.fd = fd;
+    s->file.log = ngx_cycle->log;
 
     s->addr = addr;
 
@@ -165,6 +167,7 @@ ngx_http_prep_map(ngx_str_t *store, u_char *name, size_t len,
     ngx_memcpy(s->name_data, name, len);
     s->name.data = s->name_data;
     s->name.len = len;
+    s->file.name = s->name;
 
     *dev = (uint64_t) fi.st_dev;
     *ino = (uint64_t) ngx_file_uniq(&fi);
@@ -192,6 +195,16 @@ ngx_http_prep_unmap(ngx_http_prep_snapshot_t *s)
     }
 
     s->addr = NULL;
+
+    if (s->file.fd != NGX_INVALID_FILE) {
+        if (ngx_close_file(s->file.fd) == NGX_FILE_ERROR) {
+            ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, ngx_errno,
+                          ngx_close_file_n " snapshot \"%V\" failed",
+                          &s->name);
+        }
+
+        s->file.fd = NGX_INVALID_FILE;
+    }
 }
 
 

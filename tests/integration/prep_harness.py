@@ -6,6 +6,9 @@ Reusable outside pytest; conftest.py wraps it in fixtures.  Environment:
     PREP_BUILD    build directory (default: <repo>/build)
     NGINX_BIN     nginx binary (default /usr/sbin/nginx)
     PREP_INGEST   prep-ingest binary (default: $PREP_BUILD/asan/prep-ingest)
+    PREP_MODULE   the module to load (default:
+                  $PREP_BUILD/ngx_http_prep_module.so); the runtime matrix
+                  (make test) sets it with NGINX_BIN to another nginx
 """
 
 import atexit
@@ -32,7 +35,8 @@ import gen_prep  # noqa: E402  (path set just above)
 
 BUILD = Path(os.environ.get("PREP_BUILD") or REPO / "build")
 NGINX_BIN = os.environ.get("NGINX_BIN") or "/usr/sbin/nginx"
-MODULE_SO = BUILD / "ngx_http_prep_module.so"
+MODULE_SO = Path(os.environ.get("PREP_MODULE")
+                 or BUILD / "ngx_http_prep_module.so")
 INGEST_BIN = Path(os.environ.get("PREP_INGEST")
                   or BUILD / "asan" / "prep-ingest")
 
@@ -64,6 +68,25 @@ def missing_builds(need_module=True, need_ingest=True):
     if need_module and not os.access(NGINX_BIN, os.X_OK):
         out.append("nginx binary not found: %s (set NGINX_BIN)" % NGINX_BIN)
     return out
+
+
+_nginx_version = None
+
+
+def nginx_version():
+    """The version of NGINX_BIN as a tuple, e.g. (1, 26, 3), from
+    `nginx -v`; tests of directives that changed between versions (the
+    runtime matrix runs 1.22, 1.26 and 1.30) choose by it."""
+    global _nginx_version
+    if _nginx_version is None:
+        p = subprocess.run([NGINX_BIN, "-v"], capture_output=True,
+                           timeout=30)
+        m = re.search(rb"nginx/(\d+)\.(\d+)\.(\d+)", p.stderr + p.stdout)
+        if not m:
+            raise HarnessError("no version in `%s -v`: %r"
+                               % (NGINX_BIN, p.stderr[:200]))
+        _nginx_version = tuple(int(x) for x in m.groups())
+    return _nginx_version
 
 
 def wait_for(predicate, timeout, what, interval=0.02):

@@ -54,6 +54,19 @@ def _run(cmd, **kw):
     return subprocess.run(cmd, capture_output=True, timeout=30, **kw)
 
 
+def http2_for_version(text):
+    """The edit the example's comment tells 1.22 users to make: before
+    nginx 1.25.1 there is no "http2 on;", HTTP/2 is a listen parameter."""
+    assert "        http2 on;\n" in text, "the example lost its http2 on;"
+    if ph.nginx_version() >= (1, 25, 1):
+        return text
+    text = text.replace("        http2 on;\n", "")
+    for old in ("listen 443 ssl;", "listen [::]:443 ssl;"):
+        assert old in text, "the example lost %r" % old
+        text = text.replace(old, old[:-1] + " http2;")
+    return text
+
+
 class ExampleNginx(ph.Nginx):
     """nginx running nginx.conf.example, paths and ports made local."""
 
@@ -112,6 +125,7 @@ class ExampleNginx(ph.Nginx):
             assert old in text, "nginx.conf.example no longer has %r" % old
             text = text.replace(old, new)
 
+        text = http2_for_version(text)
         v6 = "[::1]" if HAVE_IPV6 else None
         listens = [
             (r"listen 80( |;)", "listen 127.0.0.1:%d\\1" % self.http_port),
@@ -492,3 +506,34 @@ def test_stalled_reader_is_dropped(example, packages):
 
     assert 9.0 <= waited <= 15.0, waited
     assert got < size, "the whole body arrived: nothing was stalled"
+
+
+# ----------------------------------------------- every nginx of the matrix
+# (issue 13: the example passes `nginx -t` on 1.22, 1.26 and 1.30 with
+# the directives each prefers, and speaks HTTP/2 through ALPN)
+
+
+def test_nginx_t_without_warnings(example, pkg_a, tmp_path):
+    example.publish(pkg_a)          # else: "nothing published" warns
+    conf = tmp_path / "example-t.conf"
+    conf.write_text(example.render_conf())
+    p = _run([ph.NGINX_BIN, "-t", "-p", str(example.prefix), "-c",
+              str(conf), "-e", str(tmp_path / "t.log")])
+    out = p.stderr.decode("utf-8", "replace")
+    assert p.returncode == 0, out
+    assert "test is successful" in out, out
+    # a deprecated directive ("listen ... http2" on 1.25.1+) warns here
+    assert "[warn]" not in out and "deprecated" not in out, out
+
+
+def test_http2_through_alpn(example, pkg_a):
+    inst = example
+    _publish(inst, pkg_a)
+    r = inst.curl("--http2", "-w", "%{http_version}\n",
+                  "https://%s:%d/" % (HOST, inst.port))
+    assert r.returncode == 0, r.stderr.decode()
+    out = r.stdout.decode("latin-1")
+    assert out.rstrip().endswith("\n2"), out
+    status, headers = _headers(out.rsplit("\n", 2)[0].encode("latin-1"))
+    assert status == 200
+    assert headers["x-prep-corte"] == pkg_a.iso, headers
