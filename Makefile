@@ -307,3 +307,42 @@ bench-stats: deps all
 clean:
 	@if [ -f var/nginx.pid ]; then tools/run-local.sh stop; fi
 	rm -rf $(BUILD) var
+
+# ------------------------------------------------------------ install
+# make install DESTDIR=/tmp/root PREFIX=/usr (debian/rules will call it).
+# The version lives in VERSION; man pages get it substituted here.
+PREP_VERSION  := $(shell cat VERSION)
+PREFIX        ?= /usr/local
+DESTDIR       ?=
+NGX_MODDIR    ?= $(PREFIX)/lib/nginx/modules
+SYSCONFDIR    ?= /etc
+
+.PHONY: install
+install: all
+	install -D -m 0644 $(MOD_SO) \
+	    $(DESTDIR)$(NGX_MODDIR)/ngx_http_prep_module.so
+	install -D -m 0755 $(BUILD)/prep-ingest \
+	    $(DESTDIR)$(PREFIX)/bin/prep-ingest
+	@if [ -x $(BUILD)/prep-report ]; then \
+	    install -D -m 0755 $(BUILD)/prep-report \
+	        $(DESTDIR)$(PREFIX)/bin/prep-report; fi
+	@set -e; for m in $$(find ingest report -name '*.[1-8]' 2>/dev/null); do \
+	    s=$${m##*.}; d=$(DESTDIR)$(PREFIX)/share/man/man$$s; \
+	    mkdir -p $$d; \
+	    sed 's/"ngx_prep [0-9][^"]*"/"ngx_prep $(PREP_VERSION)"/' $$m \
+	        | gzip -9n > $$d/$${m##*/}.gz; \
+	done
+	install -D -m 0644 deploy/prep-ingest.service \
+	    $(DESTDIR)$(PREFIX)/lib/systemd/system/prep-ingest.service
+	sed -i 's|/usr/local/bin/prep-ingest|$(PREFIX)/bin/prep-ingest|' \
+	    $(DESTDIR)$(PREFIX)/lib/systemd/system/prep-ingest.service
+	install -D -m 0644 deploy/prep-ingest.sysusers \
+	    $(DESTDIR)$(PREFIX)/lib/sysusers.d/prep-ingest.conf
+	install -D -m 0644 deploy/prep-ingest.tmpfiles \
+	    $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/prep-ingest.conf
+	install -D -m 0644 deploy/prep-ingest.conf.example \
+	    $(DESTDIR)$(SYSCONFDIR)/prep-ingest/prep-ingest.conf
+	install -D -m 0644 nginx.conf.example \
+	    $(DESTDIR)$(PREFIX)/share/doc/prep-ingest/examples/nginx.conf.example
+	install -D -m 0644 deploy/sshd_config.example \
+	    $(DESTDIR)$(PREFIX)/share/doc/prep-ingest/examples/sshd_config.example
