@@ -48,6 +48,7 @@ DEPS = gcc make pkg-config nginx nginx-dev libarchive-dev libssl-dev \
        curl openssh-server openssh-client rsync wrk openssl strace \
        iproute2 procps clang libclang-rt-14-dev man-db time \
        goaccess python3-prometheus-client libfaketime
+DEPS += libcurl4-openssl-dev chromium poppler-utils fonts-dejavu-core
 
 MOD_DIR        = $(BUILD)/nginx
 MOD_SO         = $(BUILD)/ngx_http_prep_module.so
@@ -67,6 +68,8 @@ FUZZ_WARN       = $(PREP_WARN) -Wno-format-nonliteral -Wno-missing-prototypes
 FUZZ_RUN        = -rss_limit_mb=4096 -timeout=20 -max_len=65536 \
                   -print_final_stats=1
 
+# report: build/prep-report
+.PHONY: report
 .PHONY: all module ingest deps unit integration test run stop bench clean \
         asan compat fuzz fuzz-smoke bench-ingest bench-stats
 
@@ -123,6 +126,31 @@ $(BUILD)/asan/prep-ingest: $(INGEST_SRCS) $(INGEST_HDRS) $(LIBPREP_SRCS) \
 	@mkdir -p $(@D)
 	$(CC) $(PREP_CPPFLAGS) -O1 -g $(SANITIZE) $(PREP_WARN) -o $@ \
 	    $(INGEST_SRCS) $(LIBPREP_SRCS) $(INGEST_LIBS)
+
+# prep-report (report/): the memoria tecnica.  ingest/jsonget.c is linked,
+# not copied: one JSON reader for the events log.  The access-log side
+# (report/log*.c, issue 10) joins REPORT_SRCS when present.
+REPORT_SRCS    = $(wildcard report/*.c) ingest/jsonget.c
+REPORT_HDRS    = $(wildcard report/*.h) ingest/ingest_jsonget.h
+REPORT_LIBS    = -lcurl -lcrypto -lz -lm
+PREP_VERSION_S = $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+REPORT_FLAGS   = -Ireport -Iingest -Wno-format-truncation -DPREP_VERSION='"$(PREP_VERSION_S)"'
+
+all: $(BUILD)/prep-report
+asan: $(BUILD)/asan/prep-report
+report: $(BUILD)/prep-report
+
+$(BUILD)/prep-report: $(REPORT_SRCS) $(REPORT_HDRS) $(LIBPREP_SRCS) \
+        $(LIBPREP_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(PREP_CPPFLAGS) $(REPORT_FLAGS) $(CFLAGS) $(PREP_WARN) -o $@ \
+	    $(REPORT_SRCS) $(LIBPREP_SRCS) $(REPORT_LIBS)
+
+$(BUILD)/asan/prep-report: $(REPORT_SRCS) $(REPORT_HDRS) $(LIBPREP_SRCS) \
+        $(LIBPREP_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(PREP_CPPFLAGS) $(REPORT_FLAGS) -O1 -g $(SANITIZE) $(PREP_WARN) \
+	    -o $@ $(REPORT_SRCS) $(LIBPREP_SRCS) $(REPORT_LIBS)
 
 # unit tests link the plain C they test; ingest objects other than main
 $(BUILD)/asan/test_%: tests/unit/test_%.c $(UNIT_UTIL) $(LIBPREP_SRCS) \
