@@ -62,6 +62,9 @@ DEPS = gcc make pkg-config nginx nginx-dev libarchive-dev libssl-dev \
        prometheus chromium
 # deploy/hooks and tests/integration/test_ha*.py (issue 12)
 DEPS += varnish
+# prep-report: libcurl for --stats URL, Chromium renders the PDF,
+# poppler-utils checks it in the tests
+DEPS += libcurl4-openssl-dev poppler-utils fonts-dejavu-core
 
 MOD_DIR        = $(BUILD)/nginx
 # extra compiler options of the module only (bench/sendfile.sh), e.g.
@@ -87,6 +90,7 @@ FUZZ_WARN       = $(PREP_WARN) -Wno-format-nonliteral -Wno-missing-prototypes
 FUZZ_RUN        = -rss_limit_mb=4096 -timeout=20 -max_len=65536 \
                   -print_final_stats=1
 
+.PHONY: report
 .PHONY: all module ingest deps unit integration test run stop bench clean \
         asan compat matrix integration-one fuzz fuzz-smoke bench-ingest \
         bench-stats monitoring-check
@@ -201,6 +205,30 @@ $(BUILD)/asan/prep-logs-dump: tools/logs_dump.c $(LOGS_SRCS) $(LOGS_HDRS) \
 	@mkdir -p $(@D)
 	$(CC) $(PREP_CPPFLAGS) -Ireport -O1 -g $(SANITIZE) $(PREP_WARN) -o $@ \
 	    tools/logs_dump.c $(LOGS_SRCS) $(LIBPREP_SRCS) $(LOGS_LIBS)
+
+# prep-report (report/): the memoria tecnica, with the access-log side
+# (LOGS_SRCS); the events log is read by ingest's JSON reader, taken
+# from the archive, not copied
+REPORT_SRCS    = $(filter-out $(LOGS_SRCS),$(wildcard report/*.c))
+REPORT_HDRS    = $(wildcard report/*.h)
+REPORT_LIBS    = -lcurl -lcrypto -lz -lm
+PREP_VERSION_S = $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+REPORT_FLAGS   = -Ireport -Iingest/common -Wno-format-truncation \
+                 -DPREP_VERSION='"$(PREP_VERSION_S)"'
+
+all: $(BUILD)/prep-report
+asan: $(BUILD)/asan/prep-report
+report: $(BUILD)/prep-report
+
+$(BUILD)/prep-report: $(REPORT_SRCS) $(REPORT_HDRS) $(LOGS_SRCS) \
+        $(LOGS_HDRS) $(BUILD)/obj/libingest.a $(BUILD)/obj/libprep.a
+	$(CC) $(PREP_CPPFLAGS) $(REPORT_FLAGS) $(CFLAGS) $(PREP_WARN) -o $@ \
+	    $(REPORT_SRCS) $(LOGS_SRCS) $(filter %.a,$^) $(REPORT_LIBS)
+
+$(BUILD)/asan/prep-report: $(REPORT_SRCS) $(REPORT_HDRS) $(LOGS_SRCS) \
+        $(LOGS_HDRS) $(BUILD)/asan/obj/libingest.a $(BUILD)/asan/obj/libprep.a
+	$(CC) $(PREP_CPPFLAGS) $(REPORT_FLAGS) -O1 -g $(SANITIZE) $(PREP_WARN) \
+	    -o $@ $(REPORT_SRCS) $(LOGS_SRCS) $(filter %.a,$^) $(REPORT_LIBS)
 
 # the log parsers' unit tests link report/log*.c too
 $(BUILD)/asan/test_logs: tests/unit/test_logs.c $(LOGS_SRCS) $(LOGS_HDRS) \
