@@ -109,7 +109,8 @@ rpt_origin_names(rpt_t *r)
             snprintf(host, sizeof(host), "%.*s", (int) (e - p), p);
             snprintf(s->name, sizeof(s->name), "%s", host);
         } else if (s->kind == RPT_SRC_STATE) {
-            snprintf(s->name, sizeof(s->name), "%s", s->input);
+            snprintf(host, sizeof(host), "%s", s->input);
+            snprintf(s->name, sizeof(s->name), "%s", host);
         }
     }
 
@@ -128,8 +129,8 @@ rpt_origin_names(rpt_t *r)
             continue;
         }
 
-        snprintf(r->sources[i].name, sizeof(r->sources[i].name), "%s",
-                 r->sources[k].name);
+        snprintf(host, sizeof(host), "%s", r->sources[k].name);
+        snprintf(r->sources[i].name, sizeof(r->sources[i].name), "%s", host);
         k++;
     }
 }
