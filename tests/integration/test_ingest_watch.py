@@ -8,6 +8,7 @@ Each test gets its own nginx (conftest nginx_factory) and daemon
 serves, the files of the store and the events log.
 """
 
+import fcntl
 import hashlib
 import json
 import os
@@ -22,6 +23,7 @@ import prep_harness as ph
 
 pytestmark = [pytest.mark.needs_module, pytest.mark.needs_ingest]
 
+INOTIFY_SYSCTL_LOCK = "/tmp/ngx_prep-inotify-sysctl.lock"
 FAST = ["--rescan-interval", "0.5", "--hook-retry-delay", "0.1",
         "--incomplete-timeout", "3"]
 
@@ -616,16 +618,20 @@ def test_inotify_overflow_rescans(nginx_factory, watch_factory, packages):
     pkgs = packages.series(3)
     nginx = nginx_factory()
     limit = "/proc/sys/fs/inotify/max_queued_events"
-    saved = open(limit).read().strip()
     w = watch_factory(nginx, args=["--rescan-interval", "3600"],
                       start=False)
-    with open(limit, "w") as f:
-        f.write("16")
-    try:
-        w.start()
-    finally:
+    # the limit is global: runs of the suite side by side (the nginx
+    # matrix) take turns, or one would save another's 16 as the value
+    with open(INOTIFY_SYSCTL_LOCK, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        saved = open(limit).read().strip()
         with open(limit, "w") as f:
-            f.write(saved)
+            f.write("16")
+        try:
+            w.start()
+        finally:
+            with open(limit, "w") as f:
+                f.write(saved)
 
     with w.paused():
         for i in range(200):
