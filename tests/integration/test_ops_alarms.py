@@ -209,3 +209,42 @@ def test_alarm_webhook_hook(tmp_path):
     finally:
         _Receiver.status = 200
         srv.shutdown()
+
+
+def test_low_space_alarms(nginx_factory, watch_factory, pkg_a,
+                                     tmp_path):
+    """Free space under three packages (PREP_INGEST_FREE_BYTES stands
+    for the file system's: a full disk cannot be made without
+    privileges) is an alert through the hook, and shown by status."""
+    nginx = nginx_factory(publish=[pkg_a])
+    hook, out = recorder(tmp_path)
+    w = watch_factory(nginx, env={"PREP_INGEST_FREE_BYTES": "1000"},
+                      args=FAST + ["--alarm-repeat", "0",
+                                   "--alarm-hook", str(hook)])
+    ev = w.wait_event("low_space")
+    assert ev["level"] == "alert" and ev["free_bytes"] == 1000
+    snap = nginx.store / "cortes" / nginx.current_name()
+    assert ev["package_bytes"] >= snap.stat().st_size
+    assert ev["need_bytes"] == 3 * ev["package_bytes"]
+    got = ph.wait_for(lambda: [r for r in records(out)
+                               if r["env"]["PREP_ALARM_KIND"]
+                               == "low_space"], 10, "the low_space alarm")
+    assert got[0]["env"]["PREP_ALARM_LEVEL"] == "alert"
+    assert "free space before the next corte" in \
+        got[0]["env"]["PREP_ALARM_MESSAGE"]
+    p = ph.run_ingest(["status", "--store", str(nginx.store), "--json"],
+                      expect_ok=False)
+    assert "low_space" in [a["kind"] for a in json.loads(p.stdout)["alarms"]]
+
+
+def test_enough_space_no_alarm(nginx_factory, watch_factory, pkg_a, pkg_b,
+                               tmp_path):
+    nginx = nginx_factory(publish=[pkg_a])
+    hook, out = recorder(tmp_path)
+    w = watch_factory(nginx, env={"PREP_INGEST_FREE_BYTES": str(1 << 40)},
+                      args=FAST + ["--alarm-hook", str(hook)])
+    w.drop_file(pkg_b)
+    w.wait_event("published", file=pkg_b.path.name)
+    assert not w.events("low_space")
+    assert not [r for r in records(out)
+                if r["env"]["PREP_ALARM_KIND"] == "low_space"]
