@@ -248,3 +248,54 @@ def test_enough_space_no_alarm(nginx_factory, watch_factory, pkg_a, pkg_b,
     assert not w.events("low_space")
     assert not [r for r in records(out)
                 if r["env"]["PREP_ALARM_KIND"] == "low_space"]
+
+
+def alarms_of(out, kind):
+    return [r for r in records(out) if r["env"]["PREP_ALARM_KIND"] == kind]
+
+
+def test_failing_purge_hook_alarms(nginx_factory, watch_factory, pkg_a,
+                                   tmp_path):
+    nginx = nginx_factory()
+    hook, out = recorder(tmp_path)
+    w = watch_factory(nginx, args=FAST + [
+        "--alarm-repeat", "0", "--alarm-hook", str(hook),
+        "--after-publish", "echo purge refused >&2; exit 3"])
+    w.drop_file(pkg_a)
+    w.wait_event("published", file=pkg_a.path.name)
+    got = ph.wait_for(lambda: alarms_of(out, "hook_failing"), 15,
+                      "the hook_failing alarm")
+    ev = json.loads(got[0]["stdin"])
+    assert ev["event"] in ("hook", "hook_failed")
+    assert got[0]["env"]["PREP_CORTE_ID"] == pkg_a.id
+    assert nginx.get("/index.html").corte == pkg_a.iso
+
+
+def test_nginx_not_confirming_alarms(nginx_factory, watch_factory, pkg_a,
+                                     tmp_path):
+    nginx = nginx_factory()
+    hook, out = recorder(tmp_path)
+    w = watch_factory(nginx, args=FAST + ["--alarm-repeat", "0",
+                                          "--reload-timeout", "1",
+                                          "--alarm-hook", str(hook)])
+    nginx.quit()
+    w.drop_file(pkg_a)
+    w.wait_event("reload_failed", timeout=20)
+    got = ph.wait_for(lambda: alarms_of(out, "reload_unconfirmed"), 15,
+                      "the reload_unconfirmed alarm")
+    assert got[0]["env"]["PREP_ALARM_LEVEL"] in ("warning", "alert")
+
+
+def test_suspension_alarms(nginx_factory, watch_factory, pkg_a, tmp_path):
+    nginx = nginx_factory(publish=[pkg_a])
+    hook, out = recorder(tmp_path)
+    w = watch_factory(nginx, args=FAST + ["--alarm-repeat", "0",
+                                          "--alarm-hook", str(hook)])
+    w.drop_file(None, name="AVISO.html",
+                data="<html><body><p>Publicación suspendida por el "
+                     "Instituto.</p></body></html>".encode())
+    w.wait_event("suspend")
+    got = ph.wait_for(lambda: alarms_of(out, "suspended"), 15,
+                      "the suspended alarm")
+    assert json.loads(got[0]["stdin"])["event"] == "suspend"
+    assert nginx.get("/index.html").status == 503
