@@ -283,7 +283,9 @@ rpt_model_finish(rpt_t *r)
     free(rpt_rows.slots);
     memset(&rpt_rows, 0, sizeof(rpt_rows));
 
-    qsort(r->rows, r->nrows, sizeof(rpt_row_t), rpt_row_cmp);
+    if (r->nrows > 1) {
+        qsort(r->rows, r->nrows, sizeof(rpt_row_t), rpt_row_cmp);
+    }
 
     rpt_series_finish(&r->days);
     rpt_series_finish(&r->hours);
