@@ -878,6 +878,7 @@ ngx_http_prep_stats_timer_handler(ngx_event_t *ev)
     uint64_t                       now;
     ngx_msec_t                     elapsed;
     ngx_time_t                    *tp;
+    ngx_http_prep_snapshot_t      *s;
     ngx_http_prep_stats_worker_t  *w;
 
     w = &ngx_http_prep_stats_worker;
@@ -888,6 +889,9 @@ ngx_http_prep_stats_timer_handler(ngx_event_t *ev)
 
     tp = ngx_timeofday();
     now = (uint64_t) tp->sec * 1000 + tp->msec;
+
+    s = ngx_http_prep_current();
+    ngx_http_prep_stats_mark(w->zone, tp->sec, s ? &s->corte_id : NULL);
 
     (void) ngx_http_prep_stats_sweep(w->zone->sh, now, w->session_timeout);
 

@@ -3,9 +3,13 @@
  * Copyright (C) the ngx_prep authors
  *
  * The state file: every counter, HyperLogLog set, period, row and live
- * session of the zone, in the container of libprep/prep_state.h.
+ * session of the zone, in the format of libprep/prep_stats_file.h
+ * (version 2; a version 1 file of an older build is still restored).
+ * The zone is exported into the decoded model (prep_stats_t) and encoded
+ * by libprep, and a file is decoded by libprep and imported into the
+ * zone: one implementation of the format, shared with prep-report.
  *
- * Saving: a copy of the zone is taken under short locks, rendered outside
+ * Saving: a copy of the zone is taken under short locks, encoded outside
  * them, written to PATH.tmp and fsynced; the current file is hard-linked
  * to PATH.prev (unless it was found corrupt), PATH.tmp is renamed over
  * PATH and the directory is fsynced.  At every moment PATH is a complete
@@ -13,25 +17,12 @@
  * PATH.prev as they were and is retried at the next interval.
  *
  * Restoring, when a zone is created: PATH, else PATH.prev when PATH is
- * unusable; each file is checked entirely (checksums, then a dry run of
- * every section) before anything in it reaches the zone.  A zone resized
- * on reload is filled from the previous zone through the same format.
+ * unusable; each file is decoded entirely (checksums, every section)
+ * before anything in it reaches the zone.  A zone resized on reload is
+ * filled from the previous zone through the same model.
  *
- * Sections (format version 1; u32 and u64 little-endian; a section type
- * this build does not know is skipped, counters it does not know too):
- *
- *   1 meta      since, saved at, HLL p (14), bucket seconds (300), paths
- *   2 counters  count, then the u64 of ngx_http_prep_counters_t in order
- *   3 salts     count, then per key: day, 16 bytes
- *   4 hll       one per set: kind (0 hour, 1 day, 2 publication), tag,
- *               p, 2^p register bytes
- *   5 periods   one per ring: kind (0 buckets, 1 hours, 2 days), fields
- *               (6), count, then id, hits, pages, bytes, visitors, visits
- *   6 rows      count, then hits, pages, bytes, path length, path (row 0,
- *               "other", has no path)
- *   7 sessions  count, then visitor, first, last (msec), oldest first
- *
- * The file holds the day's key of the visitor hash: it is created 0640.
+ * The file holds the day's key of the visitor hash: it is created 0640;
+ * ?format=state serves the same bytes without the keys.
  */
 
 
@@ -41,55 +32,23 @@
 
 #include <sys/file.h>
 
-#include "prep_snap.h"
 #include "ngx_http_prep_stats.h"
 
-
-#define NGX_HTTP_PREP_STATE_META      1
-#define NGX_HTTP_PREP_STATE_COUNTERS  2
-#define NGX_HTTP_PREP_STATE_SALTS     3
-#define NGX_HTTP_PREP_STATE_HLL       4
-#define NGX_HTTP_PREP_STATE_PERIODS   5
-#define NGX_HTTP_PREP_STATE_ROWS      6
-#define NGX_HTTP_PREP_STATE_SESSIONS  7
-
-#define NGX_HTTP_PREP_HLL_HOUR        0
-#define NGX_HTTP_PREP_HLL_DAY         1
-#define NGX_HTTP_PREP_HLL_ALL         2
-
-#define NGX_HTTP_PREP_RING_BUCKETS    0
-#define NGX_HTTP_PREP_RING_HOURS      1
-#define NGX_HTTP_PREP_RING_DAYS       2
 
 /* how long an exiting worker waits for another one's save */
 #define NGX_HTTP_PREP_STATE_WAIT      3000
 
 
-typedef struct {
-    ngx_http_prep_period_t  *ring;
-    ngx_uint_t               n;
-} ngx_http_prep_ring_t;
-
-
-static size_t ngx_http_prep_stats_bound(ngx_http_prep_stats_copy_t *copy);
-static size_t ngx_http_prep_stats_render(ngx_http_prep_stats_copy_t *copy,
-    ngx_uint_t salts, u_char *buf, size_t size);
-static void ngx_http_prep_stats_render_hll(prep_state_writer_t *w,
-    uint32_t kind, ngx_http_prep_hll_t *hll);
-static void ngx_http_prep_stats_render_ring(prep_state_writer_t *w,
-    uint32_t kind, ngx_http_prep_period_t *ring, ngx_uint_t n);
-static ngx_int_t ngx_http_prep_stats_apply(ngx_http_prep_stats_zone_t *z,
-    prep_state_reader_t *rd, ngx_uint_t dry, char *err, size_t errlen);
-static ngx_int_t ngx_http_prep_stats_apply_section(
-    ngx_http_prep_stats_zone_t *z, prep_state_section_t *s, ngx_uint_t dry,
-    char *err, size_t errlen);
-static ngx_int_t ngx_http_prep_stats_apply_hll(ngx_http_prep_stats_sh_t *sh,
-    prep_state_section_t *s, ngx_uint_t dry, char *err, size_t errlen);
-static ngx_int_t ngx_http_prep_stats_apply_ring(
-    ngx_http_prep_stats_sh_t *sh, prep_state_section_t *s, ngx_uint_t dry,
-    char *err, size_t errlen);
-static ngx_int_t ngx_http_prep_stats_apply_rows(
-    ngx_http_prep_stats_zone_t *z, prep_state_section_t *s, ngx_uint_t dry,
+static prep_stats_t *ngx_http_prep_stats_export(
+    ngx_http_prep_stats_copy_t *copy, ngx_uint_t salts);
+static void ngx_http_prep_stats_export_ring(prep_stats_period_t *to,
+    ngx_http_prep_period_t *from, ngx_uint_t n);
+static ngx_int_t ngx_http_prep_stats_import(ngx_http_prep_stats_zone_t *z,
+    prep_stats_t *st);
+static void ngx_http_prep_stats_import_ring(ngx_http_prep_period_t *to,
+    prep_stats_period_t *from, ngx_uint_t n);
+static u_char *ngx_http_prep_stats_encode(ngx_http_prep_stats_zone_t *z,
+    ngx_pool_t *pool, ngx_uint_t salts, uint64_t *changes, size_t *len,
     char *err, size_t errlen);
 static ngx_int_t ngx_http_prep_stats_load(ngx_http_prep_stats_zone_t *z,
     u_char *path, ngx_log_t *log, char *err, size_t errlen);
@@ -108,174 +67,226 @@ uint64_t
 ngx_http_prep_stats_changes(ngx_http_prep_stats_sh_t *sh)
 {
     return sh->c.hits + sh->c.visits + sh->c.sessions + sh->c.evictions
-           + sh->nrows;
+           + sh->c.bot_hits + sh->nrows + sh->marks;
 }
 
 
-/* ------------------------------------------------------------ render */
+/* ------------------------------------------------------------ export */
 
 
-static size_t
-ngx_http_prep_stats_bound(ngx_http_prep_stats_copy_t *copy)
+/* the zone's copy as the decoded model; NULL: out of memory */
+
+static prep_stats_t *
+ngx_http_prep_stats_export(ngx_http_prep_stats_copy_t *copy,
+    ngx_uint_t salts)
 {
-    size_t                     size;
+    u_char                    *arena;
+    ngx_uint_t                 i;
+    ngx_time_t                *tp;
+    prep_stats_t              *st;
+    prep_stats_row_t          *row;
+    prep_stats_period_t       *p;
+    prep_stats_totals_t       *t;
+    ngx_http_prep_row_t       *rows;
+    ngx_http_prep_corte_t     *c;
     ngx_http_prep_stats_sh_t  *sh;
 
     sh = copy->sh;
 
-    size = PREP_STATE_HEADER_SIZE
-           + prep_state_section_space(5 * 8)
-           + prep_state_section_space(4 + NGX_HTTP_PREP_COUNTERS * 8)
-           + prep_state_section_space(4 + 2 * (8 + 16))
-           + 5 * prep_state_section_space(16 + NGX_HTTP_PREP_STATS_HLL_SIZE)
-           + 3 * prep_state_section_space(12)
-           + (NGX_HTTP_PREP_STATS_BUCKETS + NGX_HTTP_PREP_STATS_HOURS
-              + NGX_HTTP_PREP_STATS_DAYS) * NGX_HTTP_PREP_PERIOD_FIELDS * 8
-           + prep_state_section_space(4 + sh->nrows * (3 * 8 + 4)
-                                      + sh->arena_used)
-           + prep_state_section_space(4 + copy->nsessions * 3 * 8);
-
-    return size;
-}
-
-
-static size_t
-ngx_http_prep_stats_render(ngx_http_prep_stats_copy_t *copy,
-    ngx_uint_t salts, u_char *buf, size_t size)
-{
-    u_char                     *arena;
-    ngx_uint_t                  i;
-    ngx_atomic_t               *c;
-    prep_state_writer_t         w;
-    ngx_http_prep_row_t        *rows;
-    ngx_http_prep_stats_sh_t   *sh;
-
-    sh = copy->sh;
-
-    prep_state_writer_init(&w, buf, size);
-
-    prep_state_section_begin(&w, NGX_HTTP_PREP_STATE_META);
-    prep_state_put_u64(&w, (uint64_t) sh->since);
-    prep_state_put_u64(&w, (uint64_t) ngx_time());
-    prep_state_put_u64(&w, NGX_HTTP_PREP_STATS_HLL_P);
-    prep_state_put_u64(&w, NGX_HTTP_PREP_STATS_BUCKET_SEC);
-    prep_state_put_u64(&w, sh->paths_max);
-
-    prep_state_section_begin(&w, NGX_HTTP_PREP_STATE_COUNTERS);
-    prep_state_put_u32(&w, NGX_HTTP_PREP_COUNTERS);
-
-    c = (ngx_atomic_t *) &sh->c;
-
-    for (i = 0; i < NGX_HTTP_PREP_COUNTERS; i++) {
-        prep_state_put_u64(&w, c[i]);
+    st = prep_stats_new();
+    if (st == NULL) {
+        return NULL;
     }
+
+    tp = ngx_timeofday();
+
+    st->created = tp->sec;
+    st->since = sh->since;
+    st->utc_offset = (int64_t) tp->gmtoff * 60;
+    st->key_id = 0;                     /* a random key of this origin */
+    st->paths_max = sh->paths_max;
+
+    t = &st->totals;
+    t->hits = sh->c.hits;
+    t->pages = sh->c.pages;
+    t->bytes = sh->c.bytes;
+
+    for (i = 0; i < NGX_HTTP_PREP_STATS_CLASSES; i++) {
+        t->classes[i] = sh->c.classes[i];
+    }
+
+    t->visits = sh->c.visits;
+    t->sessions = sh->c.sessions;
+    t->session_ms = sh->c.session_ms;
+
+    for (i = 0; i < NGX_HTTP_PREP_STATS_HISTOGRAM; i++) {
+        t->histogram[i] = sh->c.histogram[i];
+    }
+
+    t->evictions = sh->c.evictions;
+    t->unlisted = sh->c.unlisted;
+    t->bot_hits = sh->c.bot_hits;
+    t->bot_bytes = sh->c.bot_bytes;
 
     /* the keys of the visitor hash stay on this machine */
     if (salts) {
-        prep_state_section_begin(&w, NGX_HTTP_PREP_STATE_SALTS);
-        prep_state_put_u32(&w, 2);
-
         for (i = 0; i < 2; i++) {
-            prep_state_put_u64(&w, sh->salts[i].day);
-            prep_state_put_bytes(&w, sh->salts[i].key, 16);
+            st->salts[i].day = sh->salts[i].day;
+            ngx_memcpy(st->salts[i].key, sh->salts[i].key, 16);
         }
     }
 
-    for (i = 0; i < 2; i++) {
-        ngx_http_prep_stats_render_hll(&w, NGX_HTTP_PREP_HLL_HOUR,
-                                       &sh->hll_hour[i]);
-        ngx_http_prep_stats_render_hll(&w, NGX_HTTP_PREP_HLL_DAY,
-                                       &sh->hll_day[i]);
+    ngx_http_prep_stats_export_ring(st->buckets, sh->buckets,
+                                    NGX_HTTP_PREP_STATS_BUCKETS);
+    ngx_http_prep_stats_export_ring(st->hours, sh->hours,
+                                    NGX_HTTP_PREP_STATS_HOURS);
+    ngx_http_prep_stats_export_ring(st->days, sh->days,
+                                    NGX_HTTP_PREP_STATS_DAYS);
+
+    for (i = 0; i < NGX_HTTP_PREP_STATS_BUCKETS; i++) {
+        c = &sh->cortes[i];
+        p = &st->buckets[i];
+
+        if (p->id && c->bucket == p->id) {
+            ngx_memcpy(p->corte, c->id, PREP_STATS_CORTE_LEN + 1);
+            p->corte[PREP_STATS_CORTE_LEN] = '\0';
+        }
     }
 
-    ngx_http_prep_stats_render_hll(&w, NGX_HTTP_PREP_HLL_ALL, &sh->hll_all);
+    for (i = 0; i < NGX_HTTP_PREP_STATS_HOURS; i++) {
+        st->hll_hour[i].tag = sh->hll_hour[i].tag;
+        ngx_memcpy(st->hll_hour[i].registers,
+                   (void *) sh->hll_hour[i].registers,
+                   NGX_HTTP_PREP_STATS_HOUR_SIZE);
 
-    ngx_http_prep_stats_render_ring(&w, NGX_HTTP_PREP_RING_BUCKETS,
-                                    sh->buckets, NGX_HTTP_PREP_STATS_BUCKETS);
-    ngx_http_prep_stats_render_ring(&w, NGX_HTTP_PREP_RING_HOURS,
-                                    sh->hours, NGX_HTTP_PREP_STATS_HOURS);
-    ngx_http_prep_stats_render_ring(&w, NGX_HTTP_PREP_RING_DAYS,
-                                    sh->days, NGX_HTTP_PREP_STATS_DAYS);
+        p = &st->hours[i];
+        p->visitors = ngx_http_prep_stats_visitors(sh,
+                                                   NGX_HTTP_PREP_STATS_HLL_HOUR,
+                                                   p->id, p->visitors);
+    }
+
+    for (i = 0; i < NGX_HTTP_PREP_STATS_DAYS; i++) {
+        st->hll_day[i].tag = sh->hll_day[i].tag;
+        ngx_memcpy(st->hll_day[i].registers,
+                   (void *) sh->hll_day[i].registers,
+                   NGX_HTTP_PREP_STATS_HLL_SIZE);
+
+        p = &st->days[i];
+        p->visitors = ngx_http_prep_stats_visitors(sh,
+                                                   NGX_HTTP_PREP_STATS_HLL_DAY,
+                                                   p->id, p->visitors);
+    }
+
+    st->hll_all.tag = sh->hll_all.tag;
+    ngx_memcpy(st->hll_all.registers, (void *) sh->hll_all.registers,
+               NGX_HTTP_PREP_STATS_HLL_SIZE);
 
     rows = ngx_http_prep_stats_rows(sh);
     arena = ngx_http_prep_stats_arena(sh);
 
-    prep_state_section_begin(&w, NGX_HTTP_PREP_STATE_ROWS);
-    prep_state_put_u32(&w, (uint32_t) sh->nrows);
-
     for (i = 0; i < sh->nrows; i++) {
-        prep_state_put_u64(&w, rows[i].hits);
-        prep_state_put_u64(&w, rows[i].pages);
-        prep_state_put_u64(&w, rows[i].bytes);
-
         /* row 0, "other", has no path */
-        prep_state_put_u32(&w, i ? rows[i].path_len : 0);
-
-        if (i) {
-            prep_state_put_bytes(&w, arena + rows[i].path_off,
-                                 rows[i].path_len);
+        row = prep_stats_row(st, i ? (char *) arena + rows[i].path_off : "",
+                             i ? rows[i].path_len : 0);
+        if (row == NULL) {
+            goto failed;
         }
-    }
 
-    prep_state_section_begin(&w, NGX_HTTP_PREP_STATE_SESSIONS);
-    prep_state_put_u32(&w, (uint32_t) copy->nsessions);
+        row->hits += rows[i].hits;
+        row->pages += rows[i].pages;
+        row->bytes += rows[i].bytes;
+    }
 
     for (i = 0; i < copy->nsessions; i++) {
-        prep_state_put_u64(&w, copy->sessions[i].visitor);
-        prep_state_put_u64(&w, copy->sessions[i].first);
-        prep_state_put_u64(&w, copy->sessions[i].last);
+        if (prep_stats_add_session(st, copy->sessions[i].visitor,
+                                   copy->sessions[i].first,
+                                   copy->sessions[i].last)
+            != 0)
+        {
+            goto failed;
+        }
     }
 
-    return prep_state_writer_finish(&w, (int64_t) ngx_time());
+    return st;
+
+failed:
+
+    prep_stats_free(st);
+
+    return NULL;
 }
 
 
 static void
-ngx_http_prep_stats_render_hll(prep_state_writer_t *w, uint32_t kind,
-    ngx_http_prep_hll_t *hll)
+ngx_http_prep_stats_export_ring(prep_stats_period_t *to,
+    ngx_http_prep_period_t *from, ngx_uint_t n)
 {
-    if (hll->tag == 0) {
-        return;
-    }
+    ngx_uint_t  i;
 
-    prep_state_section_begin(w, NGX_HTTP_PREP_STATE_HLL);
-    prep_state_put_u32(w, kind);
-    prep_state_put_u64(w, hll->tag);
-    prep_state_put_u32(w, NGX_HTTP_PREP_STATS_HLL_P);
-    prep_state_put_bytes(w, (void *) hll->registers,
-                         NGX_HTTP_PREP_STATS_HLL_SIZE);
+    for (i = 0; i < n; i++) {
+        to[i].id = from[i].id;
+        to[i].hits = from[i].hits;
+        to[i].pages = from[i].pages;
+        to[i].bytes = from[i].bytes;
+        to[i].visitors = from[i].visitors;
+        to[i].visits = from[i].visits;
+        to[i].bot_hits = from[i].bot_hits;
+        to[i].bot_bytes = from[i].bot_bytes;
+        to[i].flags = (uint32_t) from[i].flags;
+    }
 }
 
 
-static void
-ngx_http_prep_stats_render_ring(prep_state_writer_t *w, uint32_t kind,
-    ngx_http_prep_period_t *ring, ngx_uint_t n)
+/*
+ * The state file's bytes of zone z, in pool: *changes is what
+ * ngx_http_prep_stats_changes() said of the copy encoded.
+ */
+
+static u_char *
+ngx_http_prep_stats_encode(ngx_http_prep_stats_zone_t *z, ngx_pool_t *pool,
+    ngx_uint_t salts, uint64_t *changes, size_t *len, char *err,
+    size_t errlen)
 {
-    ngx_uint_t     i, j, used;
-    ngx_atomic_t  *f;
+    u_char                      *buf;
+    size_t                       size;
+    prep_stats_t                *st;
+    ngx_http_prep_stats_copy_t   copy;
 
-    used = 0;
-
-    for (i = 0; i < n; i++) {
-        used += (ring[i].id != 0);
+    if (ngx_http_prep_stats_copy(z, &copy, 1, pool) != NGX_OK) {
+        ngx_http_prep_stats_error(err, errlen, 0, "out of memory");
+        return NULL;
     }
 
-    prep_state_section_begin(w, NGX_HTTP_PREP_STATE_PERIODS);
-    prep_state_put_u32(w, kind);
-    prep_state_put_u32(w, NGX_HTTP_PREP_PERIOD_FIELDS);
-    prep_state_put_u32(w, (uint32_t) used);
-
-    for (i = 0; i < n; i++) {
-        if (ring[i].id == 0) {
-            continue;
-        }
-
-        f = (ngx_atomic_t *) &ring[i];
-
-        for (j = 0; j < NGX_HTTP_PREP_PERIOD_FIELDS; j++) {
-            prep_state_put_u64(w, f[j]);
-        }
+    if (changes) {
+        *changes = ngx_http_prep_stats_changes(copy.sh);
     }
+
+    st = ngx_http_prep_stats_export(&copy, salts);
+    if (st == NULL) {
+        ngx_http_prep_stats_error(err, errlen, 0, "out of memory");
+        return NULL;
+    }
+
+    size = prep_stats_encoded_size(st);
+
+    buf = ngx_palloc(pool, size);
+    if (buf == NULL) {
+        prep_stats_free(st);
+        ngx_http_prep_stats_error(err, errlen, 0, "out of memory");
+        return NULL;
+    }
+
+    *len = prep_stats_encode(st, buf, size);
+
+    prep_stats_free(st);
+
+    if (*len == 0) {
+        ngx_http_prep_stats_error(err, errlen, 0,
+                                  "the state does not fit its bound");
+        return NULL;
+    }
+
+    return buf;
 }
 
 
@@ -289,362 +300,192 @@ u_char *
 ngx_http_prep_stats_state_bytes(ngx_http_prep_stats_zone_t *z,
     ngx_pool_t *pool, size_t *len)
 {
-    u_char                      *buf;
-    size_t                       size;
-    ngx_http_prep_stats_copy_t   copy;
+    char  err[NGX_HTTP_PREP_STATS_ERR_LEN];
 
-    if (ngx_http_prep_stats_copy(z, &copy, 1, pool) != NGX_OK) {
-        return NULL;
-    }
-
-    size = ngx_http_prep_stats_bound(&copy);
-
-    buf = ngx_palloc(pool, size);
-    if (buf == NULL) {
-        return NULL;
-    }
-
-    *len = ngx_http_prep_stats_render(&copy, 0, buf, size);
-
-    return *len ? buf : NULL;
+    return ngx_http_prep_stats_encode(z, pool, 0, NULL, len, err,
+                                      sizeof(err));
 }
 
 
-/* ------------------------------------------------------------- apply */
+/* ------------------------------------------------------------ import */
 
 
-static ngx_int_t
-ngx_http_prep_stats_apply(ngx_http_prep_stats_zone_t *z,
-    prep_state_reader_t *rd, ngx_uint_t dry, char *err, size_t errlen)
-{
-    ngx_uint_t            n;
-    prep_state_section_t  s;
-
-    for (n = 0; prep_state_next(rd, &s); n++) {
-
-        if (ngx_http_prep_stats_apply_section(z, &s, dry, err, errlen)
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
-        if (s.short_read) {
-            ngx_http_prep_stats_error(err, errlen, 0,
-                                      "section %ui (type %uD) is shorter "
-                                      "than its contents", n, s.type);
-            return NGX_ERROR;
-        }
-    }
-
-    return NGX_OK;
-}
-
+/* a decoded file or the previous zone into a zone just created */
 
 static ngx_int_t
-ngx_http_prep_stats_apply_section(ngx_http_prep_stats_zone_t *z,
-    prep_state_section_t *s, ngx_uint_t dry, char *err, size_t errlen)
+ngx_http_prep_stats_import(ngx_http_prep_stats_zone_t *z, prep_stats_t *st)
 {
-    uint32_t                    i, n;
-    uint64_t                    v, day, p, bucket;
-    const uint8_t              *key;
-    ngx_atomic_t               *c;
-    ngx_http_prep_salt_t       *salt;
-    ngx_http_prep_stats_sh_t   *sh;
+    ngx_uint_t                 i, len;
+    prep_stats_row_t          *srow;
+    prep_stats_period_t       *sp;
+    prep_stats_totals_t       *t;
+    ngx_http_prep_row_t       *row, *other;
+    ngx_http_prep_salt_t      *salt;
+    ngx_http_prep_period_t    *p;
+    ngx_http_prep_stats_sh_t  *sh;
     ngx_http_prep_session_copy_t  saved;
 
     sh = z->sh;
 
-    switch (s->type) {
-
-    case NGX_HTTP_PREP_STATE_META:
-        v = prep_state_get_u64(s);
-        (void) prep_state_get_u64(s);
-        p = prep_state_get_u64(s);
-        bucket = prep_state_get_u64(s);
-
-        if (s->short_read) {
-            return NGX_OK;
-        }
-
-        if (p != NGX_HTTP_PREP_STATS_HLL_P
-            || bucket != NGX_HTTP_PREP_STATS_BUCKET_SEC)
-        {
-            ngx_http_prep_stats_error(err, errlen, 0,
-                                      "written with HyperLogLog p=%uL and "
-                                      "%uL s buckets, this build uses p=%d "
-                                      "and %d s", p, bucket,
-                                      NGX_HTTP_PREP_STATS_HLL_P,
-                                      NGX_HTTP_PREP_STATS_BUCKET_SEC);
-            return NGX_ERROR;
-        }
-
-        if (!dry && v) {
-            sh->since = (time_t) v;
-        }
-
-        return NGX_OK;
-
-    case NGX_HTTP_PREP_STATE_COUNTERS:
-        n = prep_state_get_u32(s);
-        c = (ngx_atomic_t *) &sh->c;
-
-        for (i = 0; i < n && !s->short_read; i++) {
-            v = prep_state_get_u64(s);
-
-            /* counters a newer build added are dropped */
-            if (!dry && i < NGX_HTTP_PREP_COUNTERS) {
-                c[i] = (ngx_atomic_uint_t) v;
-            }
-        }
-
-        return NGX_OK;
-
-    case NGX_HTTP_PREP_STATE_SALTS:
-        n = prep_state_get_u32(s);
-
-        for (i = 0; i < n && !s->short_read; i++) {
-            day = prep_state_get_u64(s);
-            key = prep_state_get_bytes(s, 16);
-
-            if (dry || key == NULL || day == 0) {
-                continue;
-            }
-
-            salt = &sh->salts[day & 1];
-
-            if (salt->day < day) {
-                ngx_memcpy(salt->key, key, 16);
-                salt->day = (ngx_atomic_uint_t) day;
-            }
-        }
-
-        return NGX_OK;
-
-    case NGX_HTTP_PREP_STATE_HLL:
-        return ngx_http_prep_stats_apply_hll(sh, s, dry, err, errlen);
-
-    case NGX_HTTP_PREP_STATE_PERIODS:
-        return ngx_http_prep_stats_apply_ring(sh, s, dry, err, errlen);
-
-    case NGX_HTTP_PREP_STATE_ROWS:
-        return ngx_http_prep_stats_apply_rows(z, s, dry, err, errlen);
-
-    case NGX_HTTP_PREP_STATE_SESSIONS:
-        n = prep_state_get_u32(s);
-
-        if ((uint64_t) n * 24 > prep_state_left(s)) {
-            ngx_http_prep_stats_error(err, errlen, 0,
-                                      "%uD sessions do not fit in their "
-                                      "section", n);
-            return NGX_ERROR;
-        }
-
-        for (i = 0; i < n; i++) {
-            saved.visitor = prep_state_get_u64(s);
-            saved.first = prep_state_get_u64(s);
-            saved.last = prep_state_get_u64(s);
-
-            if (!dry) {
-                ngx_http_prep_stats_session_restore(sh, &saved);
-            }
-        }
-
-        return NGX_OK;
+    if (st->since) {
+        sh->since = (time_t) st->since;
     }
 
-    /* a section of a newer build of the same format version */
-    return NGX_OK;
-}
+    t = &st->totals;
+    sh->c.hits = t->hits;
+    sh->c.pages = t->pages;
+    sh->c.bytes = t->bytes;
 
-
-static ngx_int_t
-ngx_http_prep_stats_apply_hll(ngx_http_prep_stats_sh_t *sh,
-    prep_state_section_t *s, ngx_uint_t dry, char *err, size_t errlen)
-{
-    uint32_t              kind, p;
-    uint64_t              tag;
-    const uint8_t        *regs;
-    ngx_http_prep_hll_t  *hll;
-
-    kind = prep_state_get_u32(s);
-    tag = prep_state_get_u64(s);
-    p = prep_state_get_u32(s);
-
-    if (s->short_read) {
-        return NGX_OK;
+    for (i = 0; i < NGX_HTTP_PREP_STATS_CLASSES; i++) {
+        sh->c.classes[i] = t->classes[i];
     }
 
-    if (p != NGX_HTTP_PREP_STATS_HLL_P || kind > NGX_HTTP_PREP_HLL_ALL
-        || tag == 0)
-    {
-        ngx_http_prep_stats_error(err, errlen, 0,
-                                  "a HyperLogLog set of kind %uD, tag %uL, "
-                                  "p=%uD", kind, tag, p);
-        return NGX_ERROR;
+    sh->c.visits = t->visits;
+    sh->c.sessions = t->sessions;
+    sh->c.session_ms = t->session_ms;
+
+    for (i = 0; i < NGX_HTTP_PREP_STATS_HISTOGRAM; i++) {
+        sh->c.histogram[i] = t->histogram[i];
     }
 
-    regs = prep_state_get_bytes(s, NGX_HTTP_PREP_STATS_HLL_SIZE);
+    sh->c.evictions = t->evictions;
+    sh->c.unlisted = t->unlisted;
+    sh->c.bot_hits = t->bot_hits;
+    sh->c.bot_bytes = t->bot_bytes;
 
-    if (dry || regs == NULL) {
-        return NGX_OK;
-    }
-
-    switch (kind) {
-    case NGX_HTTP_PREP_HLL_HOUR:
-        hll = &sh->hll_hour[tag & 1];
-        break;
-    case NGX_HTTP_PREP_HLL_DAY:
-        hll = &sh->hll_day[tag & 1];
-        break;
-    default:
-        hll = &sh->hll_all;
-    }
-
-    if (hll->tag > tag) {
-        return NGX_OK;
-    }
-
-    ngx_memcpy((void *) hll->registers, regs, NGX_HTTP_PREP_STATS_HLL_SIZE);
-    hll->tag = (ngx_atomic_uint_t) tag;
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_prep_stats_apply_ring(ngx_http_prep_stats_sh_t *sh,
-    prep_state_section_t *s, ngx_uint_t dry, char *err, size_t errlen)
-{
-    uint32_t                 kind, fields, count, i, j;
-    uint64_t                 v[NGX_HTTP_PREP_PERIOD_FIELDS];
-    ngx_atomic_t            *f;
-    ngx_http_prep_ring_t     rings[3];
-    ngx_http_prep_period_t  *p;
-
-    rings[0].ring = sh->buckets;
-    rings[0].n = NGX_HTTP_PREP_STATS_BUCKETS;
-    rings[1].ring = sh->hours;
-    rings[1].n = NGX_HTTP_PREP_STATS_HOURS;
-    rings[2].ring = sh->days;
-    rings[2].n = NGX_HTTP_PREP_STATS_DAYS;
-
-    kind = prep_state_get_u32(s);
-    fields = prep_state_get_u32(s);
-    count = prep_state_get_u32(s);
-
-    if (s->short_read) {
-        return NGX_OK;
-    }
-
-    if (kind > NGX_HTTP_PREP_RING_DAYS
-        || fields < NGX_HTTP_PREP_PERIOD_FIELDS_V1 || fields > 64
-        || (uint64_t) count * fields * 8 > prep_state_left(s))
-    {
-        ngx_http_prep_stats_error(err, errlen, 0,
-                                  "a ring of kind %uD with %uD periods of "
-                                  "%uD fields", kind, count, fields);
-        return NGX_ERROR;
-    }
-
-    for (i = 0; i < count; i++) {
-
-        /* fields a version 1 file did not have are 0 */
-        ngx_memzero(v, sizeof(v));
-
-        for (j = 0; j < fields; j++) {
-            if (j < NGX_HTTP_PREP_PERIOD_FIELDS) {
-                v[j] = prep_state_get_u64(s);
-
-            } else {
-                (void) prep_state_get_u64(s);
-            }
-        }
-
-        if (dry || v[0] == 0) {
+    for (i = 0; i < 2; i++) {
+        if (st->salts[i].day == 0) {
             continue;
         }
 
-        p = &rings[kind].ring[v[0] % rings[kind].n];
+        salt = &sh->salts[st->salts[i].day & 1];
 
-        if (p->id >= v[0]) {
-            continue;
-        }
-
-        f = (ngx_atomic_t *) p;
-
-        for (j = 0; j < NGX_HTTP_PREP_PERIOD_FIELDS; j++) {
-            f[j] = (ngx_atomic_uint_t) v[j];
+        if (salt->day < st->salts[i].day) {
+            ngx_memcpy(salt->key, st->salts[i].key, 16);
+            salt->day = (ngx_atomic_uint_t) st->salts[i].day;
         }
     }
 
-    return NGX_OK;
-}
+    ngx_http_prep_stats_import_ring(sh->buckets, st->buckets,
+                                    NGX_HTTP_PREP_STATS_BUCKETS);
+    ngx_http_prep_stats_import_ring(sh->hours, st->hours,
+                                    NGX_HTTP_PREP_STATS_HOURS);
+    ngx_http_prep_stats_import_ring(sh->days, st->days,
+                                    NGX_HTTP_PREP_STATS_DAYS);
 
+    for (i = 0; i < NGX_HTTP_PREP_STATS_BUCKETS; i++) {
+        sp = &st->buckets[i];
+        len = ngx_strlen(sp->corte);
 
-static ngx_int_t
-ngx_http_prep_stats_apply_rows(ngx_http_prep_stats_zone_t *z,
-    prep_state_section_t *s, ngx_uint_t dry, char *err, size_t errlen)
-{
-    uint32_t              i, n, len;
-    uint64_t              hits, pages, bytes;
-    const uint8_t        *path;
-    ngx_http_prep_row_t  *row, *other;
-
-    n = prep_state_get_u32(s);
-
-    if ((uint64_t) n * 28 > prep_state_left(s)) {
-        ngx_http_prep_stats_error(err, errlen, 0,
-                                  "%uD rows do not fit in their section", n);
-        return NGX_ERROR;
+        if (sp->id && len && sh->buckets[i].id == sp->id) {
+            ngx_memcpy(sh->cortes[i].id, sp->corte, len + 1);
+            sh->cortes[i].bucket = (ngx_atomic_uint_t) sp->id;
+        }
     }
 
-    other = ngx_http_prep_stats_rows(z->sh);
+    /* the newest set of each kind counts on live; the others are frozen */
 
-    for (i = 0; i < n; i++) {
-        hits = prep_state_get_u64(s);
-        pages = prep_state_get_u64(s);
-        bytes = prep_state_get_u64(s);
-        len = prep_state_get_u32(s);
-
-        if (len > PREP_SNAP_MAX_PATH) {
-            ngx_http_prep_stats_error(err, errlen, 0,
-                                      "row %uD has a path of %uD bytes",
-                                      i, len);
-            return NGX_ERROR;
+    for (i = 0; i < NGX_HTTP_PREP_STATS_HOURS; i++) {
+        if (st->hll_hour[i].tag > sh->hll_hour[i].tag) {
+            ngx_memcpy((void *) sh->hll_hour[i].registers,
+                       st->hll_hour[i].registers,
+                       NGX_HTTP_PREP_STATS_HOUR_SIZE);
+            sh->hll_hour[i].tag = (ngx_atomic_uint_t) st->hll_hour[i].tag;
         }
 
-        path = prep_state_get_bytes(s, len);
+        p = &sh->hours[i];
 
-        if (path == NULL) {
-            return NGX_OK;
+        if (p->id && p->id == sh->hll_hour[i].tag && p->visitors == 0) {
+            p->visitors = prep_hll_count(
+                              (uint8_t *) sh->hll_hour[i].registers,
+                              NGX_HTTP_PREP_STATS_HOUR_P);
         }
 
-        if (len && path[0] != '/') {
-            ngx_http_prep_stats_error(err, errlen, 0,
-                                      "row %uD: a path not starting with "
-                                      "\"/\"", i);
-            return NGX_ERROR;
+        sh->hll_last[NGX_HTTP_PREP_STATS_HLL_HOUR] =
+            ngx_max(sh->hll_last[NGX_HTTP_PREP_STATS_HLL_HOUR],
+                    sh->hll_hour[i].tag);
+    }
+
+    for (i = 0; i < NGX_HTTP_PREP_STATS_DAYS; i++) {
+        if (st->hll_day[i].tag > sh->hll_day[i].tag) {
+            ngx_memcpy((void *) sh->hll_day[i].registers,
+                       st->hll_day[i].registers,
+                       NGX_HTTP_PREP_STATS_HLL_SIZE);
+            sh->hll_day[i].tag = (ngx_atomic_uint_t) st->hll_day[i].tag;
         }
 
-        if (dry) {
-            continue;
+        p = &sh->days[i];
+
+        if (p->id && p->id == sh->hll_day[i].tag && p->visitors == 0) {
+            p->visitors = prep_hll_count(
+                              (uint8_t *) sh->hll_day[i].registers,
+                              NGX_HTTP_PREP_STATS_HLL_P);
         }
 
-        row = len ? ngx_http_prep_stats_row(z, (u_char *) path, len, 1)
-                  : other;
+        sh->hll_last[NGX_HTTP_PREP_STATS_HLL_DAY] =
+            ngx_max(sh->hll_last[NGX_HTTP_PREP_STATS_HLL_DAY],
+                    sh->hll_day[i].tag);
+    }
+
+    if (st->hll_all.tag) {
+        ngx_memcpy((void *) sh->hll_all.registers, st->hll_all.registers,
+                   NGX_HTTP_PREP_STATS_HLL_SIZE);
+    }
+
+    other = ngx_http_prep_stats_rows(sh);
+
+    for (i = 0; i < st->nrows; i++) {
+        srow = &st->rows[i];
+
+        row = (i && srow->path_len)
+              ? ngx_http_prep_stats_row(z, (u_char *) srow->path,
+                                        srow->path_len, 1)
+              : other;
 
         if (row == NULL) {
             /* a smaller table than the saved one: keep the counts */
             row = other;
-            z->sh->c.unlisted += hits;
+            sh->c.unlisted += srow->hits;
         }
 
-        row->hits += hits;
-        row->pages += pages;
-        row->bytes += bytes;
+        row->hits += srow->hits;
+        row->pages += srow->pages;
+        row->bytes += srow->bytes;
+    }
+
+    for (i = 0; i < st->nsessions; i++) {
+        saved.visitor = st->sessions[i].visitor;
+        saved.first = st->sessions[i].first;
+        saved.last = st->sessions[i].last;
+
+        ngx_http_prep_stats_session_restore(sh, &saved);
     }
 
     return NGX_OK;
+}
+
+
+static void
+ngx_http_prep_stats_import_ring(ngx_http_prep_period_t *to,
+    prep_stats_period_t *from, ngx_uint_t n)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < n; i++) {
+        if (from[i].id == 0 || to[i].id >= from[i].id) {
+            continue;
+        }
+
+        to[i].id = (ngx_atomic_uint_t) from[i].id;
+        to[i].hits = (ngx_atomic_uint_t) from[i].hits;
+        to[i].pages = (ngx_atomic_uint_t) from[i].pages;
+        to[i].bytes = (ngx_atomic_uint_t) from[i].bytes;
+        to[i].visitors = (ngx_atomic_uint_t) from[i].visitors;
+        to[i].visits = (ngx_atomic_uint_t) from[i].visits;
+        to[i].bot_hits = (ngx_atomic_uint_t) from[i].bot_hits;
+        to[i].bot_bytes = (ngx_atomic_uint_t) from[i].bot_bytes;
+        to[i].flags = from[i].flags;
+    }
 }
 
 
@@ -826,25 +667,31 @@ done:
 }
 
 
-/* checks the whole file, then applies it */
+/* decodes the whole file (libprep), then imports it */
 
 static ngx_int_t
 ngx_http_prep_stats_fill(ngx_http_prep_stats_zone_t *z, u_char *buf,
     size_t len, char *err, size_t errlen)
 {
-    prep_state_reader_t  rd;
+    ngx_int_t      rc;
+    prep_stats_t  *st;
 
-    if (prep_state_open(&rd, buf, len, err, errlen) != PREP_STATE_OK) {
+    st = prep_stats_new();
+    if (st == NULL) {
+        ngx_http_prep_stats_error(err, errlen, 0, "out of memory");
         return NGX_ERROR;
     }
 
-    if (ngx_http_prep_stats_apply(z, &rd, 1, err, errlen) != NGX_OK) {
+    if (prep_stats_decode(st, buf, len, err, errlen) != 0) {
+        prep_stats_free(st);
         return NGX_ERROR;
     }
 
-    (void) prep_state_open(&rd, buf, len, NULL, 0);
+    rc = ngx_http_prep_stats_import(z, st);
 
-    return ngx_http_prep_stats_apply(z, &rd, 0, err, errlen);
+    prep_stats_free(st);
+
+    return rc;
 }
 
 
@@ -859,12 +706,10 @@ ngx_int_t
 ngx_http_prep_stats_migrate(ngx_http_prep_stats_zone_t *z,
     ngx_http_prep_stats_zone_t *old, ngx_log_t *log)
 {
-    u_char                     *buf;
-    size_t                      size, len;
     ngx_int_t                   rc;
     ngx_pool_t                 *pool;
+    prep_stats_t               *st;
     ngx_http_prep_stats_copy_t  copy;
-    char                        err[NGX_HTTP_PREP_STATS_ERR_LEN];
 
     pool = ngx_create_pool(NGX_DEFAULT_POOL_SIZE, log);
     if (pool == NULL) {
@@ -877,26 +722,19 @@ ngx_http_prep_stats_migrate(ngx_http_prep_stats_zone_t *z,
         goto done;
     }
 
-    size = ngx_http_prep_stats_bound(&copy);
-
-    buf = ngx_palloc(pool, size);
-    if (buf == NULL) {
+    st = ngx_http_prep_stats_export(&copy, 1);
+    if (st == NULL) {
         goto done;
     }
 
-    len = ngx_http_prep_stats_render(&copy, 1, buf, size);
+    rc = ngx_http_prep_stats_import(z, st);
 
-    if (len == 0) {
-        ngx_log_error(NGX_LOG_ALERT, log, 0,
-                      "prep stats: the state of zone \"%V\" does not fit "
-                      "its bound", &z->shm_zone->shm.name);
-        goto done;
-    }
+    prep_stats_free(st);
 
-    if (ngx_http_prep_stats_fill(z, buf, len, err, sizeof(err)) != NGX_OK) {
+    if (rc != NGX_OK) {
         ngx_log_error(NGX_LOG_ALERT, log, 0,
                       "prep stats: zone \"%V\" cannot take over the "
-                      "previous zone: %s", &z->shm_zone->shm.name, err);
+                      "previous zone", &z->shm_zone->shm.name);
         goto done;
     }
 
@@ -985,11 +823,9 @@ void
 ngx_http_prep_stats_save_work(ngx_http_prep_stats_save_t *s)
 {
     u_char                      *buf;
-    size_t                       size;
     ngx_pool_t                  *pool;
     ngx_http_prep_stats_sh_t    *sh;
     ngx_http_prep_stats_zone_t  *z;
-    ngx_http_prep_stats_copy_t   copy;
 
     z = s->zone;
     sh = z->sh;
@@ -1003,33 +839,17 @@ ngx_http_prep_stats_save_work(ngx_http_prep_stats_save_t *s)
         return;
     }
 
-    if (ngx_http_prep_stats_copy(z, &copy, 1, pool) != NGX_OK) {
-        ngx_http_prep_stats_error(s->err, sizeof(s->err), 0,
-                                  "out of memory");
-        goto done;
-    }
-
-    s->changes = ngx_http_prep_stats_changes(copy.sh);
+    /* nothing new: no copy encoded (the changes are read unlocked) */
+    s->changes = ngx_http_prep_stats_changes(sh);
 
     if (s->changes == sh->saved_changes) {
         s->rc = NGX_DECLINED;
         goto done;
     }
 
-    size = ngx_http_prep_stats_bound(&copy);
-
-    buf = ngx_palloc(pool, size);
+    buf = ngx_http_prep_stats_encode(z, pool, 1, &s->changes, &s->len,
+                                     s->err, sizeof(s->err));
     if (buf == NULL) {
-        ngx_http_prep_stats_error(s->err, sizeof(s->err), 0,
-                                  "out of memory");
-        goto done;
-    }
-
-    s->len = ngx_http_prep_stats_render(&copy, 1, buf, size);
-
-    if (s->len == 0) {
-        ngx_http_prep_stats_error(s->err, sizeof(s->err), 0,
-                                  "the state does not fit its bound");
         goto done;
     }
 
