@@ -81,11 +81,12 @@ ngx_http_prep_stats_export(ngx_http_prep_stats_copy_t *copy,
     ngx_uint_t salts)
 {
     u_char                    *arena;
-    ngx_uint_t                 i;
+    uint64_t                   first;
+    ngx_uint_t                 i, j;
     ngx_time_t                *tp;
     prep_stats_t              *st;
     prep_stats_row_t          *row;
-    prep_stats_period_t       *p;
+    prep_stats_period_t       *p, *b;
     prep_stats_totals_t       *t;
     ngx_http_prep_row_t       *rows;
     ngx_http_prep_corte_t     *c;
@@ -142,6 +143,35 @@ ngx_http_prep_stats_export(ngx_http_prep_stats_copy_t *copy,
                                     NGX_HTTP_PREP_STATS_HOURS);
     ngx_http_prep_stats_export_ring(st->days, sh->days,
                                     NGX_HTTP_PREP_STATS_DAYS);
+
+    /*
+     * the zone's hours keep only their visitors: their counts are the
+     * sums of their buckets, as the status shows them
+     */
+
+    for (i = 0; i < NGX_HTTP_PREP_STATS_HOURS; i++) {
+        p = &st->hours[i];
+
+        if (p->id == 0) {
+            continue;
+        }
+
+        first = p->id * 3600 / NGX_HTTP_PREP_STATS_BUCKET_SEC;
+
+        for (j = 0; j < 3600 / NGX_HTTP_PREP_STATS_BUCKET_SEC; j++) {
+            b = &st->buckets[(first + j) % NGX_HTTP_PREP_STATS_BUCKETS];
+
+            if (b->id == first + j) {
+                p->hits += b->hits;
+                p->pages += b->pages;
+                p->bytes += b->bytes;
+                p->visits += b->visits;
+                p->bot_hits += b->bot_hits;
+                p->bot_bytes += b->bot_bytes;
+                p->flags |= b->flags;
+            }
+        }
+    }
 
     for (i = 0; i < NGX_HTTP_PREP_STATS_BUCKETS; i++) {
         c = &sh->cortes[i];
@@ -370,6 +400,19 @@ ngx_http_prep_stats_import(ngx_http_prep_stats_zone_t *z, prep_stats_t *st)
                                     NGX_HTTP_PREP_STATS_BUCKETS);
     ngx_http_prep_stats_import_ring(sh->hours, st->hours,
                                     NGX_HTTP_PREP_STATS_HOURS);
+
+    /* an hour's counts are its buckets' (see the export): only its
+     * visitors are the zone's own */
+    for (i = 0; i < NGX_HTTP_PREP_STATS_HOURS; i++) {
+        p = &sh->hours[i];
+        p->hits = 0;
+        p->pages = 0;
+        p->bytes = 0;
+        p->visits = 0;
+        p->bot_hits = 0;
+        p->bot_bytes = 0;
+        p->flags = 0;
+    }
     ngx_http_prep_stats_import_ring(sh->days, st->days,
                                     NGX_HTTP_PREP_STATS_DAYS);
 
