@@ -420,7 +420,13 @@ ngx_http_prep_stats_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     if ((size_t) size < min) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "zone \"%V\" is too small for paths=%i: it needs "
-                           "at least %uzk", &name, paths, min / 1024 + 1);
+                           "at least %uzk (the HyperLogLog sets of %d days "
+                           "and %d hours take %uzk of it)", &name, paths,
+                           min / 1024 + 1, NGX_HTTP_PREP_STATS_DAYS,
+                           NGX_HTTP_PREP_STATS_HOURS,
+                           (sizeof(((ngx_http_prep_stats_sh_t *) 0)->hll_day)
+                            + sizeof(((ngx_http_prep_stats_sh_t *) 0)
+                                     ->hll_hour)) / 1024);
         return NGX_CONF_ERROR;
     }
 
