@@ -269,3 +269,27 @@ def test_version_1_file_is_restored(stats_nginx, stats, tmp_path):
     assert by_id(st["days"])[day]["visitors"] == 3
     assert st["hll_hours"][str(hour)] == 3      # folded to p=12
     assert st["hll_days"][str(day)] == 3
+
+
+def test_zone_too_small_for_the_rings(tmp_path):
+    """2m held every period before the rings of sets: now nginx -t says
+    why it is not enough and what is."""
+    conf = tmp_path / "nginx.conf"
+    conf.write_text("load_module %s;\nerror_log %s/err.log;\n"
+                    "events {}\nhttp {\nprep_stats_zone s 2m;\n"
+                    "prep_stats_state off;\n"
+                    "server { listen 127.0.0.1:9; location / {} }\n}\n"
+                    % (ph.MODULE_SO, tmp_path))
+    p = subprocess.run([ph.NGINX_BIN, "-t", "-p", str(tmp_path), "-c",
+                        str(conf), "-e", str(tmp_path / "err.log")],
+                       capture_output=True, timeout=30)
+    err = p.stderr.decode(errors="replace")
+    assert p.returncode != 0
+    assert '[emerg]' in err and 'zone "s" is too small for paths=8192' in err
+    assert "HyperLogLog sets of 64 days and 256 hours take 20" in err
+
+    conf.write_text(conf.read_text().replace(" 2m;", " 4m;"))
+    p = subprocess.run([ph.NGINX_BIN, "-t", "-p", str(tmp_path), "-c",
+                        str(conf), "-e", str(tmp_path / "err.log")],
+                       capture_output=True, timeout=30)
+    assert p.returncode == 0, p.stderr.decode(errors="replace")
