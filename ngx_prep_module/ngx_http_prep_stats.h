@@ -397,6 +397,15 @@ extern const uint64_t  ngx_http_prep_stats_histogram_ms[];
 ngx_int_t ngx_http_prep_stats_log_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_prep_stats_add_variables(ngx_conf_t *cf);
 
+/* ngx_http_prep_stats_model.c: the zone as libprep's model and back */
+prep_stats_t *ngx_http_prep_stats_export(ngx_http_prep_stats_copy_t *copy,
+    ngx_uint_t salts);
+ngx_int_t ngx_http_prep_stats_import(ngx_http_prep_stats_zone_t *z,
+    prep_stats_t *st);
+u_char *ngx_http_prep_stats_encode(ngx_http_prep_stats_zone_t *z,
+    ngx_pool_t *pool, ngx_uint_t salts, uint64_t *changes, size_t *len,
+    char *err, size_t errlen);
+
 /* ngx_http_prep_stats_state.c */
 ngx_int_t ngx_http_prep_stats_restore(ngx_http_prep_stats_zone_t *z,
     ngx_log_t *log);
