@@ -166,7 +166,9 @@ rpt_events_add(rpt_t *r, const char *path, char *err, size_t errlen)
 
     free(data);
 
-    qsort(r->events, r->nevents, sizeof(rpt_event_t), rpt_event_cmp);
+    if (r->nevents > 1) {
+        qsort(r->events, r->nevents, sizeof(rpt_event_t), rpt_event_cmp);
+    }
     return 0;
 }
 
