@@ -315,6 +315,7 @@ test: deps
 	$(MAKE) fuzz-smoke
 	$(MAKE) monitoring-check
 	$(MAKE) integration
+	$(MAKE) deb-test
 
 run: deps all
 	PREP_BUILD=$(abspath $(BUILD)) NGINX_BIN=$(NGINX_BIN) PORT=$(PORT) \

@@ -32,8 +32,9 @@ ing_deb=$(ls "$out"/prep-ingest_*.deb 2>/dev/null | head -1)
 [ -n "$mod_deb" ] && [ -n "$ing_deb" ] || fail "no .debs in $out (make deb)"
 
 # the root: minbase, nginx, systemd (sysusers, tmpfiles, analyze), curl,
+# man-db (verify checks Documentation=man:),
 # and the libraries our packages link, so installing them needs no mirror
-include=nginx,systemd,curl,libarchive13,libdeflate0,libcurl4,libssl3,zlib1g
+include=nginx,systemd,curl,procps,man-db,libarchive13,libdeflate0,libcurl4,libssl3,zlib1g
 key=$(printf '%s %s %s' "$include" "$mirror" "$security" | sha256sum | cut -c1-12)
 cache="$out/bookworm-root-$key.tar"
 if [ ! -s "$cache" ]; then
@@ -77,6 +78,11 @@ list_files() {
 	    -o -path ./var/cache -o -path ./var/log \) -prune -o -print \
 	    | LC_ALL=C sort)
 }
+# nginx -t (nginx's temp dirs) and systemd-analyze (/run/systemd) leave
+# their own files: made here first, they are not counted as ours
+in_root nginx -t -q && rm -f "$root/run/nginx.pid"
+in_root systemd-analyze verify /lib/systemd/system/nginx.service \
+    >/dev/null 2>&1 || true
 list_files >"$root/tmp/before.txt"
 
 step "apt install ./$(basename "$mod_deb") ./$(basename "$ing_deb")"
