@@ -330,6 +330,7 @@ test: deps
 	$(MAKE) fuzz-smoke
 	$(MAKE) monitoring-check
 	$(MAKE) integration
+	$(MAKE) deb-test
 
 run: deps all
 	PREP_BUILD=$(abspath $(BUILD)) NGINX_BIN=$(NGINX_BIN) PORT=$(PORT) \
@@ -359,6 +360,7 @@ PREFIX        ?= /usr/local
 DESTDIR       ?=
 NGX_MODDIR    ?= $(PREFIX)/lib/nginx/modules
 SYSCONFDIR    ?= /etc
+SYSTEMD_UNITDIR ?= $(PREFIX)/lib/systemd/system
 
 .PHONY: install
 install: all
@@ -376,9 +378,10 @@ install: all
 	        | gzip -9n > $$d/$${m##*/}.gz; \
 	done
 	install -D -m 0644 deploy/prep-ingest.service \
-	    $(DESTDIR)$(PREFIX)/lib/systemd/system/prep-ingest.service
-	sed -i 's|/usr/local/bin/prep-ingest|$(PREFIX)/bin/prep-ingest|' \
-	    $(DESTDIR)$(PREFIX)/lib/systemd/system/prep-ingest.service
+	    $(DESTDIR)$(SYSTEMD_UNITDIR)/prep-ingest.service
+	sed -i -e 's|/usr/local/bin/prep-ingest|$(PREFIX)/bin/prep-ingest|' \
+	    -e 's|/etc/prep-ingest.conf|$(SYSCONFDIR)/prep-ingest/prep-ingest.conf|' \
+	    $(DESTDIR)$(SYSTEMD_UNITDIR)/prep-ingest.service
 	install -D -m 0644 deploy/prep-ingest.sysusers \
 	    $(DESTDIR)$(PREFIX)/lib/sysusers.d/prep-ingest.conf
 	install -D -m 0644 deploy/prep-ingest.tmpfiles \
@@ -389,3 +392,20 @@ install: all
 	    $(DESTDIR)$(PREFIX)/share/doc/prep-ingest/examples/nginx.conf.example
 	install -D -m 0644 deploy/sshd_config.example \
 	    $(DESTDIR)$(PREFIX)/share/doc/prep-ingest/examples/sshd_config.example
+	install -D -m 0644 deploy/nginx-site.example \
+	    $(DESTDIR)$(PREFIX)/share/doc/prep-ingest/examples/nginx-site.example
+
+# ------------------------------------------------------------ Debian
+# make deb: libnginx-mod-http-prep and prep-ingest .debs in build/deb/,
+# lintian-checked; make deb-test installs them into a clean Debian 12
+# root (tests/deb/run.sh, cached under build/deb/)
+DEB_OUT        = $(BUILD)/deb
+DEPS += debhelper nginx-dev dpkg-dev fakeroot lintian mmdebstrap \
+        systemd
+
+.PHONY: deb deb-test
+deb:
+	tools/build-deb.sh $(DEB_OUT)
+
+deb-test: deb
+	tests/deb/run.sh $(DEB_OUT)
