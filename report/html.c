@@ -27,7 +27,7 @@ static const char  rpt_css[] =
 "table{border-collapse:collapse;width:100%;margin:.5em 0 1em;"
 "font-size:9pt}"
 "th,td{border:1px solid #c9c2cf;padding:2px 5px;text-align:left;"
-"vertical-align:top}"
+"vertical-align:top;overflow-wrap:anywhere}"
 "th{background:#efe9f3}"
 "td.n,th.n{text-align:right;white-space:nowrap;"
 "font-variant-numeric:tabular-nums}"

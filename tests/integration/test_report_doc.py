@@ -146,6 +146,13 @@ def test_document_html_and_pdf(origin, tmp_path):
     assert s["incidents"] >= 4
     assert "bad_gzip" in html
     assert "Suspensión" in html
+    # the suspension ended with its resume event: 30 minutes
+    assert re.search(r"Suspensión de la publicación", html)
+    susp = [i for i in fig.get("incidents", [])
+            if "uspensi" in json.dumps(i, ensure_ascii=False)]
+    assert susp, fig.get("incidents")
+    assert len(susp) == 1 and susp[0]["kind"] == "suspension"
+    assert susp[0]["duration_s"] == 1800, susp
 
     # the whole document in Chromium headless: no console errors
     prof = tmp_path / "chromium-profile"
