@@ -221,6 +221,15 @@ $(BUILD)/asan/prep-stats-dump: tools/stats_dump.c $(LIBPREP_SRCS) \
 	$(CC) $(PREP_CPPFLAGS) -O1 -g $(SANITIZE) $(PREP_WARN) -o $@ \
 	    tools/stats_dump.c $(LIBPREP_SRCS) $(LOGS_LIBS)
 
+# prep-stats-gen: synthetic origins (state file + events) for
+# prep-report's tests and bench/report.sh; not installed
+all: $(BUILD)/prep-stats-gen
+
+$(BUILD)/prep-stats-gen: tools/stats_gen.c $(LIBPREP_SRCS) $(LIBPREP_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(PREP_CPPFLAGS) $(CFLAGS) $(PREP_WARN) -o $@ \
+	    tools/stats_gen.c $(LIBPREP_SRCS) -lz -lcrypto -lm
+
 # prep-report (report/): the memoria tecnica, with the access-log side
 # (LOGS_SRCS); the events log is read by ingest's JSON reader, taken
 # from the archive, not copied

@@ -128,10 +128,10 @@ rpt_events_add(rpt_t *r, const char *path, char *err, size_t errlen)
 
         if (n > RPT_EVENT_LINE_MAX
             || ingest_json_get_string(line, n, "time", when,
-                                      sizeof(when)) != 0
+                                      sizeof(when)) < 0
             || rpt_event_time(when, &e->ms) != 0
             || ingest_json_get_string(line, n, "event", e->event,
-                                      sizeof(e->event)) != 0)
+                                      sizeof(e->event)) < 0)
         {
             if (++bad <= 10) {
                 rpt_warn(r, "%s, línea %ld: no es un evento válido (JSON "
@@ -141,7 +141,7 @@ rpt_events_add(rpt_t *r, const char *path, char *err, size_t errlen)
         }
 
         if (ingest_json_get_string(line, n, "level", e->level,
-                                   sizeof(e->level)) != 0)
+                                   sizeof(e->level)) < 0)
         {
             snprintf(e->level, sizeof(e->level), "info");
         }
@@ -178,7 +178,9 @@ rpt_event_str(const rpt_event_t *e, const char *field, char *buf,
     size_t size)
 {
     buf[0] = '\0';
-    return ingest_json_get_string(e->json, e->len, field, buf, size);
+    /* ingest_json_get_string() returns the length: 0 here means found */
+    return ingest_json_get_string(e->json, e->len, field, buf, size) < 0
+           ? -1 : 0;
 }
 
 

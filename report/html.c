@@ -27,7 +27,7 @@ static const char  rpt_css[] =
 "table{border-collapse:collapse;width:100%;margin:.5em 0 1em;"
 "font-size:9pt}"
 "th,td{border:1px solid #c9c2cf;padding:2px 5px;text-align:left;"
-"vertical-align:top}"
+"vertical-align:top;overflow-wrap:anywhere}"
 "th{background:#efe9f3}"
 "td.n,th.n{text-align:right;white-space:nowrap;"
 "font-variant-numeric:tabular-nums}"
@@ -133,7 +133,7 @@ rpt_h_difusor_field(rpt_buf_t *b, rpt_t *r, const char *key,
             snprintf(path, sizeof(path), "%s.%s", key, members[i]);
 
             if (ingest_json_get_string(r->difusor_json, r->difusor_len, path,
-                                       val, sizeof(val)) == 0)
+                                       val, sizeof(val)) >= 0)
             {
                 rpt_buf_html(b, val);
                 rpt_buf_puts(b, "<br>");

@@ -106,7 +106,7 @@ rpt_incidents_events(rpt_t *r)
                                               NULL };
     static const char *const  reload_end[] = { "reloaded", "published",
                                                NULL };
-    static const char *const  susp_end[] = { "resumed", "unsuspended",
+    static const char *const  susp_end[] = { "resume", "resumed",
                                              "suspension_lifted",
                                              "suspension_ended", NULL };
 
@@ -341,7 +341,7 @@ rpt_incidents_events(rpt_t *r)
                 }
             }
 
-        } else if (strstr(e->event, "suspen") != NULL) {
+        } else if (strcmp(e->event, "suspend") == 0) {
             end = rpt_next_event(r, i + 1, src, susp_end);
             inc = rpt_incident_add(r, RPT_INC_SUSPENSION, e->ms,
                                    end ? end->ms : 0, rpt_origin_of(r, e));

@@ -83,7 +83,10 @@ rpt_svg_head(rpt_buf_t *b, const char *id, const char *title, double top,
     }
 
     if (unit != NULL) {
-        rpt_buf_printf(b, "<text x=\"4\" y=\"%d\" class=\"un\">", RPT_SVG_T);
+        /* along the axis, clear of the tick labels and the title */
+        rpt_buf_printf(b, "<text transform=\"rotate(-90)\" x=\"%d\" "
+                       "y=\"12\" text-anchor=\"middle\" class=\"un\">",
+                       -(RPT_SVG_T + (RPT_SVG_H - RPT_SVG_T - RPT_SVG_B) / 2));
         rpt_buf_html(b, unit);
         rpt_buf_puts(b, "</text>");
     }

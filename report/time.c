@@ -74,7 +74,6 @@ int
 rpt_parse_iso(const char *s, int64_t *t, int *off)
 {
     int     y, mo, d, h, mi, se, n;
-    double  frac;
 
     n = 0;
     se = 0;
@@ -93,11 +92,12 @@ rpt_parse_iso(const char *s, int64_t *t, int *off)
         s += n;
 
         if (*s == '.') {
-            n = 0;
-            if (sscanf(s, "%lf%n", &frac, &n) != 1) {
-                return -1;
+            /* the fraction is skipped: sscanf's %lf takes the "Z" after
+             * it for an incomplete exponent or hex float in some libcs */
+            s++;
+            while (*s >= '0' && *s <= '9') {
+                s++;
             }
-            s += n;
         }
     }
 
