@@ -130,7 +130,10 @@ rpt_cortes_collect(rpt_t *r)
         }
     }
 
-    qsort(r->cortes, r->ncortes, sizeof(rpt_corte_t), rpt_corte_cmp);
+    /* qsort() of a NULL array is undefined, even of 0 elements */
+    if (r->ncortes > 1) {
+        qsort(r->cortes, r->ncortes, sizeof(rpt_corte_t), rpt_corte_cmp);
+    }
     return 0;
 }
 

@@ -128,10 +128,10 @@ rpt_events_add(rpt_t *r, const char *path, char *err, size_t errlen)
 
         if (n > RPT_EVENT_LINE_MAX
             || ingest_json_get_string(line, n, "time", when,
-                                      sizeof(when)) != 0
+                                      sizeof(when)) < 0
             || rpt_event_time(when, &e->ms) != 0
             || ingest_json_get_string(line, n, "event", e->event,
-                                      sizeof(e->event)) != 0)
+                                      sizeof(e->event)) < 0)
         {
             if (++bad <= 10) {
                 rpt_warn(r, "%s, línea %ld: no es un evento válido (JSON "
@@ -141,7 +141,7 @@ rpt_events_add(rpt_t *r, const char *path, char *err, size_t errlen)
         }
 
         if (ingest_json_get_string(line, n, "level", e->level,
-                                   sizeof(e->level)) != 0)
+                                   sizeof(e->level)) < 0)
         {
             snprintf(e->level, sizeof(e->level), "info");
         }
@@ -166,17 +166,26 @@ rpt_events_add(rpt_t *r, const char *path, char *err, size_t errlen)
 
     free(data);
 
-    qsort(r->events, r->nevents, sizeof(rpt_event_t), rpt_event_cmp);
+    /* qsort() of a NULL array is undefined, even of 0 elements */
+    if (r->nevents > 1) {
+        qsort(r->events, r->nevents, sizeof(rpt_event_t), rpt_event_cmp);
+    }
     return 0;
 }
 
 
+/* 0, or -1 when absent, not a string or too long (buf is then "") */
 int
 rpt_event_str(const rpt_event_t *e, const char *field, char *buf,
     size_t size)
 {
-    buf[0] = '\0';
-    return ingest_json_get_string(e->json, e->len, field, buf, size);
+    /* ingest_json_get_string() returns the length, not 0 */
+    if (ingest_json_get_string(e->json, e->len, field, buf, size) < 0) {
+        buf[0] = '\0';
+        return -1;
+    }
+
+    return 0;
 }
 
 

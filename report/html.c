@@ -133,7 +133,7 @@ rpt_h_difusor_field(rpt_buf_t *b, rpt_t *r, const char *key,
             snprintf(path, sizeof(path), "%s.%s", key, members[i]);
 
             if (ingest_json_get_string(r->difusor_json, r->difusor_len, path,
-                                       val, sizeof(val)) == 0)
+                                       val, sizeof(val)) >= 0)
             {
                 rpt_buf_html(b, val);
                 rpt_buf_puts(b, "<br>");

@@ -106,9 +106,8 @@ rpt_incidents_events(rpt_t *r)
                                               NULL };
     static const char *const  reload_end[] = { "reloaded", "published",
                                                NULL };
-    static const char *const  susp_end[] = { "resumed", "unsuspended",
-                                             "suspension_lifted",
-                                             "suspension_ended", NULL };
+    /* docs/EVENTS.md: "suspend" begins it, "resume" lifts it */
+    static const char *const  susp_end[] = { "resume", NULL };
 
     memset(seen_start, 0, sizeof(seen_start));
     memset(stale_open, 0, sizeof(stale_open));
@@ -341,7 +340,7 @@ rpt_incidents_events(rpt_t *r)
                 }
             }
 
-        } else if (strstr(e->event, "suspen") != NULL) {
+        } else if (strcmp(e->event, "suspend") == 0) {
             end = rpt_next_event(r, i + 1, src, susp_end);
             inc = rpt_incident_add(r, RPT_INC_SUSPENSION, e->ms,
                                    end ? end->ms : 0, rpt_origin_of(r, e));
@@ -426,7 +425,10 @@ rpt_incidents(rpt_t *r)
         inc->affected = 1;
     }
 
-    qsort(r->incidents, r->nincidents, sizeof(rpt_incident_t),
-          rpt_incident_cmp);
+    /* qsort() of a NULL array is undefined, even of 0 elements */
+    if (r->nincidents > 1) {
+        qsort(r->incidents, r->nincidents, sizeof(rpt_incident_t),
+              rpt_incident_cmp);
+    }
     return 0;
 }
