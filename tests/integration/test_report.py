@@ -465,3 +465,82 @@ def test_man_page(tmp_path):
     for opt in set(re.findall(r"^  (--[a-z-]+)", help_text, re.M)):
         assert re.search(r"^\s+%s\b" % re.escape(opt), text, re.M), opt
     assert "prep-ingest(8)" in text
+
+
+LIBFAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
+FAKETIME_ENV = ("env FAKETIME_TIMESTAMP_FILE;\nenv FAKETIME_NO_CACHE;\n"
+                "env FAKETIME_DONT_FAKE_MONOTONIC;")
+
+
+def test_days_and_durations(stats_nginx, stats, tmp_path, monkeypatch):
+    """Two days and visits of every length on a clock the test moves
+    (libfaketime, UTC): the per-day rows and the histogram."""
+    if not os.path.exists(LIBFAKETIME):
+        pytest.fail("%s is missing (make deps)" % LIBFAKETIME, pytrace=False)
+    clock = tmp_path / "faketime"
+    monkeypatch.setenv("FAKETIME_TIMESTAMP_FILE", str(clock))
+    monkeypatch.setenv("FAKETIME_NO_CACHE", "1")
+    monkeypatch.setenv("FAKETIME_DONT_FAKE_MONOTONIC", "1")
+    monkeypatch.setenv("TZ", "UTC")
+
+    def at(when):
+        clock.write_text("@%s\n" % when)
+
+    at("2024-06-03 10:00:00")
+    inst = stats_nginx(timeout="60s", interval="1h", start=False,
+                       main_extra=FAKETIME_ENV)
+    monkeypatch.setenv("LD_PRELOAD", LIBFAKETIME)
+    try:
+        inst.start()
+    finally:
+        monkeypatch.delenv("LD_PRELOAD")
+
+    def hit(n, uri=INDEX):
+        r = inst.get(uri, {"X-Forwarded-For": "10.78.0.%d" % n,
+                           "User-Agent": "days"})
+        assert r.status in (200, 404)
+
+    # visitor: request times (seconds after 10:00:00)
+    plan = {1: [0, 20], 2: [0, 45], 3: [0, 50, 100], 4: [0, 40, 80, 120,
+                                                         160, 200]}
+    for t in range(0, 201, 5):
+        for n, times in plan.items():
+            if t in times:
+                at("2024-06-03 10:%02d:%02d" % (t // 60, t % 60))
+                hit(n, INDEX if t % 2 == 0 else AVANCE)
+    at("2024-06-04 09:00:00")
+    hit(1)
+    hit(5, MISSING)
+    at("2024-06-04 09:00:30")
+    hit(5)
+    at("2024-06-04 09:10:00")
+    stats.wait_idle(inst)
+    inst.quit()
+
+    e = expected(logged(inst), 60000)
+    dur = e["durations"] + e["open"]
+    out = tmp_path / "out"
+    p = run_report("--stats", inst.prefix / "stats.state",
+                   "--from", "2024-06-03T00:00:00Z",
+                   "--to", "2024-06-05T00:00:00Z", "--tz", "Z",
+                   "--out", out)
+    assert p.returncode == 0, p.stderr
+    j = json.loads((out / "memoria-tecnica.json").read_text())
+    assert [h["visits"] for h in j["histogram"]] == histogram(dur)
+    assert histogram(dur)[1:5] == [1, 2, 1, 1]       # 20; 45, 30; 100; 200 s
+    assert j["summary"]["visits"] == e["visits"] == len(dur)
+    assert j["summary"]["session_ms"] == sum(dur)
+    byday = {}
+    for r in logged(inst):
+        d = datetime.datetime.fromtimestamp(
+            r[1] / 1000, datetime.timezone.utc).strftime("%Y-%m-%d")
+        byday.setdefault(d, []).append(r)
+    rows = read_csv(out / "visitas_por_dia.csv")
+    assert [r["dia"] for r in rows] == ["2024-06-03", "2024-06-04"]
+    for r in rows:
+        want = expected(byday[r["dia"]], 60000)
+        assert (int(r["hits"]), int(r["paginas"]), int(r["bytes"])) == \
+            (want["hits"], want["pages"], want["bytes"]), r
+        assert abs(int(r["visitantes"]) - len(want["visitors"])) <= 1, r
+    perm = read_csv(out / "permanencia.csv")
+    assert [int(r["visitas"]) for r in perm] == histogram(dur)
