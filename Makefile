@@ -206,6 +206,21 @@ $(BUILD)/asan/prep-logs-dump: tools/logs_dump.c $(LOGS_SRCS) $(LOGS_HDRS) \
 	$(CC) $(PREP_CPPFLAGS) -Ireport -O1 -g $(SANITIZE) $(PREP_WARN) -o $@ \
 	    tools/logs_dump.c $(LOGS_SRCS) $(LIBPREP_SRCS) $(LOGS_LIBS)
 
+# prep-stats-dump: a state file decoded by libprep, as JSON (for tests)
+all: $(BUILD)/prep-stats-dump
+asan: $(BUILD)/asan/prep-stats-dump
+
+$(BUILD)/prep-stats-dump: tools/stats_dump.c $(LIBPREP_SRCS) $(LIBPREP_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(PREP_CPPFLAGS) $(CFLAGS) $(PREP_WARN) -o $@ \
+	    tools/stats_dump.c $(LIBPREP_SRCS) $(LOGS_LIBS)
+
+$(BUILD)/asan/prep-stats-dump: tools/stats_dump.c $(LIBPREP_SRCS) \
+        $(LIBPREP_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(PREP_CPPFLAGS) -O1 -g $(SANITIZE) $(PREP_WARN) -o $@ \
+	    tools/stats_dump.c $(LIBPREP_SRCS) $(LOGS_LIBS)
+
 # prep-report (report/): the memoria tecnica, with the access-log side
 # (LOGS_SRCS); the events log is read by ingest's JSON reader, taken
 # from the archive, not copied

@@ -458,13 +458,17 @@ prep_stats_encode(const prep_stats_t *st, void *buf, size_t size)
         prep_state_put_u64(&w, c[i]);
     }
 
-    prep_state_section_begin(&w, PREP_STATS_SEC_SALTS);
-    prep_state_put_u32(&w, (st->salts[0].day != 0) + (st->salts[1].day != 0));
+    /* no keys, no section: ?format=state shows that none left home */
+    if (st->salts[0].day || st->salts[1].day) {
+        prep_state_section_begin(&w, PREP_STATS_SEC_SALTS);
+        prep_state_put_u32(&w, (st->salts[0].day != 0)
+                               + (st->salts[1].day != 0));
 
-    for (i = 0; i < 2; i++) {
-        if (st->salts[i].day) {
-            prep_state_put_u64(&w, st->salts[i].day);
-            prep_state_put_bytes(&w, st->salts[i].key, 16);
+        for (i = 0; i < 2; i++) {
+            if (st->salts[i].day) {
+                prep_state_put_u64(&w, st->salts[i].day);
+                prep_state_put_bytes(&w, st->salts[i].key, 16);
+            }
         }
     }
 

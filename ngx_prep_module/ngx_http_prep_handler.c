@@ -329,11 +329,29 @@ ngx_http_prep_send_placeholder(ngx_http_request_t *r,
     u_char            *p;
     ngx_int_t          rc;
     ngx_buf_t         *b;
+    ngx_str_t          body, from;
     ngx_table_elt_t   *h;
     static ngx_str_t   no_store = ngx_string("no-store");
 
+    /* before --publish-from: the page says when publication begins */
+
+    body = plcf->placeholder;
+
+    if (ngx_http_prep_window_placeholder(r, &body, &from) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (from.len) {
+        h = ngx_http_prep_add_header(r, "X-PREP-Publish-From", NULL);
+        if (h == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        h->value = from;
+    }
+
     r->headers_out.status = NGX_HTTP_SERVICE_UNAVAILABLE;
-    r->headers_out.content_length_n = plcf->placeholder.len;
+    r->headers_out.content_length_n = body.len;
 
     ngx_str_set(&r->headers_out.content_type, "text/html; charset=utf-8");
     r->headers_out.content_type_len = sizeof("text/html") - 1;
@@ -369,8 +387,7 @@ ngx_http_prep_send_placeholder(ngx_http_request_t *r,
         return rc;
     }
 
-    return ngx_http_prep_send_body(r, b, plcf->placeholder.data,
-                                   plcf->placeholder.len);
+    return ngx_http_prep_send_body(r, b, body.data, body.len);
 }
 
 

@@ -142,6 +142,7 @@ CRLF
 "<h1>A&uacute;n no hay un corte publicado</h1>" CRLF
 "<p>Los resultados preliminares aparecer&aacute;n aqu&iacute; en cuanto se"
 " publique el primer corte. Vuelva a intentarlo en unos minutos.</p>" CRLF
+NGX_HTTP_PREP_WINDOW_MARK CRLF
 "</body>" CRLF
 "</html>" CRLF
 ;

@@ -54,6 +54,13 @@
 #define NGX_HTTP_PREP_SUSPENSION_MAX    (16 * 1024)
 #define NGX_HTTP_PREP_SUSPEND_REASON    512
 
+/* the publication window: STORE/window.json (prep-ingest --publish-from) */
+#define NGX_HTTP_PREP_WINDOW_FILE       "/window.json"
+#define NGX_HTTP_PREP_WINDOW_MAX        1024
+#define NGX_HTTP_PREP_WINDOW_TEXT       40
+/* in the placeholder page: replaced by when publication begins */
+#define NGX_HTTP_PREP_WINDOW_MARK       "<!--prep_publish_from-->"
+
 /* how long a cache may keep the notice, in seconds */
 #define NGX_HTTP_PREP_NOTICE_CACHE      "public, max-age=10"
 
@@ -69,6 +76,14 @@ typedef struct {
     u_char                    *notice;         /* slab; NULL: built-in */
     size_t                     notice_len;
 } ngx_http_prep_suspension_t;
+
+
+/* the window as loaded with "current"; under the zone mutex */
+typedef struct {
+    time_t                     publish_from;   /* 0: none */
+    u_char                     text[NGX_HTTP_PREP_WINDOW_TEXT + 1];
+    size_t                     text_len;       /* "2024-06-02T20:00..." */
+} ngx_http_prep_window_t;
 
 
 /* the live snapshot as published in the zone */
@@ -110,6 +125,7 @@ typedef struct {
     ngx_http_prep_slot_t       slots[NGX_HTTP_PREP_MAX_SLOTS];
 
     ngx_http_prep_suspension_t suspension;
+    ngx_http_prep_window_t     window;
 } ngx_http_prep_shctx_t;
 
 
@@ -251,6 +267,8 @@ ngx_int_t ngx_http_prep_send_notice(ngx_http_request_t *r,
     ngx_http_prep_snapshot_t *s);
 void ngx_http_prep_suspension_read(ngx_http_prep_zone_t *zone,
     ngx_http_prep_suspension_t *sus);
+ngx_int_t ngx_http_prep_window_placeholder(ngx_http_request_t *r,
+    ngx_str_t *body, ngx_str_t *from);
 size_t ngx_http_prep_suspension_json_len(void);
 u_char *ngx_http_prep_suspension_json(u_char *p,
     ngx_http_prep_suspension_t *sus);

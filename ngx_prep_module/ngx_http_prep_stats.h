@@ -32,6 +32,7 @@
 #include "prep_bots.h"
 #include "prep_hll.h"
 #include "prep_state.h"
+#include "prep_stats_file.h"
 
 
 #define NGX_HTTP_PREP_STATS_SHARDS        16
@@ -41,6 +42,19 @@
 #define NGX_HTTP_PREP_STATS_HLL_SIZE      (1 << NGX_HTTP_PREP_STATS_HLL_P)
 #define NGX_HTTP_PREP_STATS_HLL_WORDS                                        \
     (NGX_HTTP_PREP_STATS_HLL_SIZE / sizeof(ngx_atomic_t))
+
+/*
+ * Hours keep their own sets (2^12 registers: 1.6% standard error, 4 KB
+ * each), so that 256 hours take 1 MB; with the 64 days' sets of 16 KB
+ * the rings of sets take 2 MB of the zone (prep_stats_zone checks it).
+ */
+#define NGX_HTTP_PREP_STATS_HOUR_P        12
+#define NGX_HTTP_PREP_STATS_HOUR_SIZE     (1 << NGX_HTTP_PREP_STATS_HOUR_P)
+#define NGX_HTTP_PREP_STATS_HOUR_WORDS                                       \
+    (NGX_HTTP_PREP_STATS_HOUR_SIZE / sizeof(ngx_atomic_t))
+
+#define NGX_HTTP_PREP_STATS_HLL_HOUR      0
+#define NGX_HTTP_PREP_STATS_HLL_DAY       1
 
 /* 5-minute buckets for 10 2/3 days, hours for as long, 64 days */
 #define NGX_HTTP_PREP_STATS_BUCKET_SEC    300
@@ -80,13 +94,16 @@ typedef struct {
     ngx_atomic_t                  visitors;
     ngx_atomic_t                  visits;
     ngx_atomic_t                  bot_hits;        /* apart from hits */
+    ngx_atomic_t                  bot_bytes;
+    ngx_atomic_t                  flags;           /* PREP_STATS_SERVING */
 } ngx_http_prep_period_t;
 
-/* the fields of a period in a state file of version 1 */
-#define NGX_HTTP_PREP_PERIOD_FIELDS_V1    6
 
-#define NGX_HTTP_PREP_PERIOD_FIELDS                                          \
-    (sizeof(ngx_http_prep_period_t) / sizeof(ngx_atomic_t))
+/* the corte live at the end of a 5-minute bucket (worker 0's tick) */
+typedef struct {
+    ngx_atomic_t                  bucket;          /* its id, 0: none */
+    u_char                        id[PREP_STATS_CORTE_LEN + 1];
+} ngx_http_prep_corte_t;
 
 
 /* a path of a snapshot; row 0 is "other" */
@@ -103,9 +120,14 @@ typedef struct {
 
 /* HyperLogLog registers, updated byte-wise with compare-and-swap */
 typedef struct {
-    ngx_atomic_t                  tag;             /* hour or day, 0 */
+    ngx_atomic_t                  tag;             /* day, 1 for all, 0 */
     ngx_atomic_t                  registers[NGX_HTTP_PREP_STATS_HLL_WORDS];
 } ngx_http_prep_hll_t;
+
+typedef struct {
+    ngx_atomic_t                  tag;             /* hour, 0 */
+    ngx_atomic_t                  registers[NGX_HTTP_PREP_STATS_HOUR_WORDS];
+} ngx_http_prep_hll_hour_t;
 
 
 /* the visitor hash key of one (local) day */
@@ -195,9 +217,21 @@ typedef struct {
 
     ngx_http_prep_salt_t          salts[2];
 
-    ngx_http_prep_hll_t           hll_hour[2];
-    ngx_http_prep_hll_t           hll_day[2];
+    /*
+     * A set for every hour and every day of the rings, by id % size, for
+     * the memoria tecnica (prep-report merges origins by their union).
+     * The newest set of each kind counts live; an older one's estimate is
+     * frozen into its period when a newer set begins.
+     */
+    ngx_http_prep_hll_hour_t      hll_hour[NGX_HTTP_PREP_STATS_HOURS];
+    ngx_http_prep_hll_t           hll_day[NGX_HTTP_PREP_STATS_DAYS];
     ngx_http_prep_hll_t           hll_all;
+    ngx_atomic_t                  hll_last[2];     /* by HLL kind */
+
+    ngx_http_prep_corte_t         cortes[NGX_HTTP_PREP_STATS_BUCKETS];
+
+    /* buckets marked serving and cortes recorded: a save is due */
+    ngx_atomic_t                  marks;
 
     ngx_http_prep_period_t        buckets[NGX_HTTP_PREP_STATS_BUCKETS];
     ngx_http_prep_period_t        hours[NGX_HTTP_PREP_STATS_HOURS];
@@ -311,10 +345,14 @@ ngx_http_prep_row_t *ngx_http_prep_stats_row(ngx_http_prep_stats_zone_t *z,
 ngx_http_prep_period_t *ngx_http_prep_stats_period(
     ngx_http_prep_stats_zone_t *z, ngx_http_prep_period_t *ring,
     ngx_uint_t n, ngx_atomic_uint_t id);
-ngx_http_prep_hll_t *ngx_http_prep_stats_hll(ngx_http_prep_stats_zone_t *z,
-    ngx_http_prep_hll_t *pair, ngx_http_prep_period_t *ring, ngx_uint_t n,
-    ngx_atomic_uint_t id);
-void ngx_http_prep_stats_hll_add(ngx_http_prep_hll_t *hll, uint64_t hash);
+ngx_atomic_t *ngx_http_prep_stats_hll(ngx_http_prep_stats_zone_t *z,
+    ngx_uint_t kind, ngx_atomic_uint_t id);
+void ngx_http_prep_stats_hll_add(ngx_atomic_t *registers, unsigned p,
+    uint64_t hash);
+uint64_t ngx_http_prep_stats_visitors(ngx_http_prep_stats_sh_t *sh,
+    ngx_uint_t kind, ngx_atomic_uint_t id, uint64_t frozen);
+void ngx_http_prep_stats_mark(ngx_http_prep_stats_zone_t *z, time_t sec,
+    ngx_str_t *corte);
 ngx_uint_t ngx_http_prep_stats_live(ngx_http_prep_stats_sh_t *sh);
 u_char *ngx_http_prep_stats_salt(ngx_http_prep_stats_zone_t *z,
     ngx_atomic_uint_t day);
@@ -358,6 +396,15 @@ extern const uint64_t  ngx_http_prep_stats_histogram_ms[];
 /* ngx_http_prep_stats_log.c */
 ngx_int_t ngx_http_prep_stats_log_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_prep_stats_add_variables(ngx_conf_t *cf);
+
+/* ngx_http_prep_stats_model.c: the zone as libprep's model and back */
+prep_stats_t *ngx_http_prep_stats_export(ngx_http_prep_stats_copy_t *copy,
+    ngx_uint_t salts);
+ngx_int_t ngx_http_prep_stats_import(ngx_http_prep_stats_zone_t *z,
+    prep_stats_t *st);
+u_char *ngx_http_prep_stats_encode(ngx_http_prep_stats_zone_t *z,
+    ngx_pool_t *pool, ngx_uint_t salts, uint64_t *changes, size_t *len,
+    char *err, size_t errlen);
 
 /* ngx_http_prep_stats_state.c */
 ngx_int_t ngx_http_prep_stats_restore(ngx_http_prep_stats_zone_t *z,

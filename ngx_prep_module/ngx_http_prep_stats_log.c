@@ -315,6 +315,7 @@ ngx_http_prep_stats_count_bot(ngx_http_request_t *r,
 
     if (p) {
         (void) ngx_atomic_fetch_add(&p->bot_hits, 1);
+        (void) ngx_atomic_fetch_add(&p->bot_bytes, bytes);
     }
 
     p = ngx_http_prep_stats_period(z, sh->days, NGX_HTTP_PREP_STATS_DAYS,
@@ -323,6 +324,7 @@ ngx_http_prep_stats_count_bot(ngx_http_request_t *r,
 
     if (p) {
         (void) ngx_atomic_fetch_add(&p->bot_hits, 1);
+        (void) ngx_atomic_fetch_add(&p->bot_bytes, bytes);
     }
 }
 
@@ -496,7 +498,7 @@ ngx_http_prep_stats_visit(ngx_http_request_t *r,
     ngx_uint_t                        fresh;
     ngx_time_t                       *tp;
     ngx_atomic_uint_t                 day;
-    ngx_http_prep_hll_t              *hll;
+    ngx_atomic_t                     *hll;
     ngx_http_prep_period_t           *p;
     ngx_http_prep_stats_sh_t         *sh;
     ngx_http_prep_stats_main_conf_t  *mcf;
@@ -537,25 +539,26 @@ ngx_http_prep_stats_visit(ngx_http_request_t *r,
         || ngx_http_prep_stats_hour_id(psec)
            != ngx_http_prep_stats_hour_id(sec))
     {
-        hll = ngx_http_prep_stats_hll(z, sh->hll_hour, sh->hours,
-                                      NGX_HTTP_PREP_STATS_HOURS,
+        hll = ngx_http_prep_stats_hll(z, NGX_HTTP_PREP_STATS_HLL_HOUR,
                                       ngx_http_prep_stats_hour_id(sec));
         if (hll) {
-            ngx_http_prep_stats_hll_add(hll, ctx->visitor);
+            ngx_http_prep_stats_hll_add(hll, NGX_HTTP_PREP_STATS_HOUR_P,
+                                        ctx->visitor);
         }
     }
 
     day = ngx_http_prep_stats_day_id(sec, gmtoff);
 
     if (fresh || ngx_http_prep_stats_day_id(psec, gmtoff) != day) {
-        hll = ngx_http_prep_stats_hll(z, sh->hll_day, sh->days,
-                                      NGX_HTTP_PREP_STATS_DAYS, day);
+        hll = ngx_http_prep_stats_hll(z, NGX_HTTP_PREP_STATS_HLL_DAY, day);
         if (hll) {
-            ngx_http_prep_stats_hll_add(hll, ctx->visitor);
+            ngx_http_prep_stats_hll_add(hll, NGX_HTTP_PREP_STATS_HLL_P,
+                                        ctx->visitor);
         }
 
         /* the key changes daily: this counts visitor-days */
-        ngx_http_prep_stats_hll_add(&sh->hll_all, ctx->visitor);
+        ngx_http_prep_stats_hll_add(sh->hll_all.registers,
+                                    NGX_HTTP_PREP_STATS_HLL_P, ctx->visitor);
     }
 
     p = ngx_http_prep_stats_period(z, sh->buckets,

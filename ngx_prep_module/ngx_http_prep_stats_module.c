@@ -420,7 +420,13 @@ ngx_http_prep_stats_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     if ((size_t) size < min) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "zone \"%V\" is too small for paths=%i: it needs "
-                           "at least %uzk", &name, paths, min / 1024 + 1);
+                           "at least %uzk (the HyperLogLog sets of %d days "
+                           "and %d hours take %uzk of it)", &name, paths,
+                           min / 1024 + 1, NGX_HTTP_PREP_STATS_DAYS,
+                           NGX_HTTP_PREP_STATS_HOURS,
+                           (sizeof(((ngx_http_prep_stats_sh_t *) 0)->hll_day)
+                            + sizeof(((ngx_http_prep_stats_sh_t *) 0)
+                                     ->hll_hour)) / 1024);
         return NGX_CONF_ERROR;
     }
 
@@ -878,6 +884,7 @@ ngx_http_prep_stats_timer_handler(ngx_event_t *ev)
     uint64_t                       now;
     ngx_msec_t                     elapsed;
     ngx_time_t                    *tp;
+    ngx_http_prep_snapshot_t      *s;
     ngx_http_prep_stats_worker_t  *w;
 
     w = &ngx_http_prep_stats_worker;
@@ -888,6 +895,9 @@ ngx_http_prep_stats_timer_handler(ngx_event_t *ev)
 
     tp = ngx_timeofday();
     now = (uint64_t) tp->sec * 1000 + tp->msec;
+
+    s = ngx_http_prep_current();
+    ngx_http_prep_stats_mark(w->zone, tp->sec, s ? &s->corte_id : NULL);
 
     (void) ngx_http_prep_stats_sweep(w->zone->sh, now, w->session_timeout);
 

@@ -563,6 +563,9 @@ ngx_http_prep_stats_period(ngx_http_prep_stats_zone_t *z,
         p->bytes = 0;
         p->visitors = 0;
         p->visits = 0;
+        p->bot_hits = 0;
+        p->bot_bytes = 0;
+        p->flags = 0;
 
         ngx_memory_barrier();
 
@@ -576,52 +579,81 @@ ngx_http_prep_stats_period(ngx_http_prep_stats_zone_t *z,
 
 
 /*
- * The HyperLogLog set of hour or day id: two sets alternate, so a set is
- * reused two periods later, after the count of its period has been
- * written into the period's ring slot.
+ * The registers of the HyperLogLog set of hour or day id, in rings as
+ * long as the periods'.  When a newer set begins, the estimate of the
+ * one before is frozen into its period: only the newest set is counted
+ * live by the status.  NULL when id is older than the ring reaches.
  */
 
-ngx_http_prep_hll_t *
-ngx_http_prep_stats_hll(ngx_http_prep_stats_zone_t *z,
-    ngx_http_prep_hll_t *pair, ngx_http_prep_period_t *ring, ngx_uint_t n,
+ngx_atomic_t *
+ngx_http_prep_stats_hll(ngx_http_prep_stats_zone_t *z, ngx_uint_t kind,
     ngx_atomic_uint_t id)
 {
-    uint64_t                 count;
-    ngx_atomic_uint_t        old;
-    ngx_http_prep_hll_t     *hll;
-    ngx_http_prep_period_t  *p;
+    size_t                     size;
+    unsigned                   hp;
+    ngx_uint_t                 n;
+    ngx_atomic_t              *tag, *regs, *otag, *oregs;
+    ngx_atomic_uint_t          old;
+    ngx_http_prep_period_t    *ring, *p;
+    ngx_http_prep_stats_sh_t  *sh;
 
-    hll = &pair[id & 1];
+    sh = z->sh;
 
-    if (hll->tag == id) {
-        return hll;
+    if (kind == NGX_HTTP_PREP_STATS_HLL_HOUR) {
+        n = NGX_HTTP_PREP_STATS_HOURS;
+        ring = sh->hours;
+        hp = NGX_HTTP_PREP_STATS_HOUR_P;
+        size = NGX_HTTP_PREP_STATS_HOUR_SIZE;
+        tag = &sh->hll_hour[id % n].tag;
+        regs = sh->hll_hour[id % n].registers;
+
+    } else {
+        n = NGX_HTTP_PREP_STATS_DAYS;
+        ring = sh->days;
+        hp = NGX_HTTP_PREP_STATS_HLL_P;
+        size = NGX_HTTP_PREP_STATS_HLL_SIZE;
+        tag = &sh->hll_day[id % n].tag;
+        regs = sh->hll_day[id % n].registers;
     }
 
-    if (hll->tag > id) {
+    if (*tag == id) {
+        return regs;
+    }
+
+    if (*tag > id) {
         return NULL;
     }
 
     ngx_shmtx_lock(&z->shpool->mutex);
 
-    if (hll->tag < id) {
-        old = hll->tag;
-
-        if (old) {
-            count = prep_hll_count((uint8_t *) hll->registers,
-                                   NGX_HTTP_PREP_STATS_HLL_P);
-
-            p = &ring[old % n];
-
-            if (p->id == old) {
-                p->visitors = (ngx_atomic_uint_t) count;
-            }
-        }
-
-        ngx_memzero((void *) hll->registers, sizeof(hll->registers));
+    if (*tag < id) {
+        ngx_memzero((void *) regs, size);
 
         ngx_memory_barrier();
 
-        hll->tag = id;
+        *tag = id;
+    }
+
+    old = sh->hll_last[kind];
+
+    if (old < id) {
+        sh->hll_last[kind] = id;
+
+        if (kind == NGX_HTTP_PREP_STATS_HLL_HOUR) {
+            otag = &sh->hll_hour[old % n].tag;
+            oregs = sh->hll_hour[old % n].registers;
+
+        } else {
+            otag = &sh->hll_day[old % n].tag;
+            oregs = sh->hll_day[old % n].registers;
+        }
+
+        p = &ring[old % n];
+
+        if (old && *otag == old && p->id == old) {
+            p->visitors = (ngx_atomic_uint_t)
+                          prep_hll_count((uint8_t *) oregs, hp);
+        }
     }
 
     ngx_shmtx_unlock(&z->shpool->mutex);
@@ -629,14 +661,47 @@ ngx_http_prep_stats_hll(ngx_http_prep_stats_zone_t *z,
     /* the period's slot, where the status finds it and its count goes */
     (void) ngx_http_prep_stats_period(z, ring, n, id);
 
-    return (hll->tag == id) ? hll : NULL;
+    return (*tag == id) ? regs : NULL;
+}
+
+
+/* the estimate of a period: live for the newest set, else frozen */
+
+uint64_t
+ngx_http_prep_stats_visitors(ngx_http_prep_stats_sh_t *sh, ngx_uint_t kind,
+    ngx_atomic_uint_t id, uint64_t frozen)
+{
+    if (id == 0 || id != sh->hll_last[kind]) {
+        return frozen;
+    }
+
+    if (kind == NGX_HTTP_PREP_STATS_HLL_HOUR) {
+        if (sh->hll_hour[id % NGX_HTTP_PREP_STATS_HOURS].tag != id) {
+            return frozen;
+        }
+
+        return prep_hll_count(
+                   (uint8_t *) sh->hll_hour[id % NGX_HTTP_PREP_STATS_HOURS]
+                                   .registers,
+                   NGX_HTTP_PREP_STATS_HOUR_P);
+    }
+
+    if (sh->hll_day[id % NGX_HTTP_PREP_STATS_DAYS].tag != id) {
+        return frozen;
+    }
+
+    return prep_hll_count(
+               (uint8_t *) sh->hll_day[id % NGX_HTTP_PREP_STATS_DAYS]
+                               .registers,
+               NGX_HTTP_PREP_STATS_HLL_P);
 }
 
 
 /* raises one register with compare-and-swap on the word that holds it */
 
 void
-ngx_http_prep_stats_hll_add(ngx_http_prep_hll_t *hll, uint64_t hash)
+ngx_http_prep_stats_hll_add(ngx_atomic_t *registers, unsigned p,
+    uint64_t hash)
 {
     size_t              index;
     uint8_t             rank;
@@ -647,8 +712,8 @@ ngx_http_prep_stats_hll_add(ngx_http_prep_hll_t *hll, uint64_t hash)
         u_char             b[sizeof(ngx_atomic_uint_t)];
     } u;
 
-    index = prep_hll_index(NGX_HTTP_PREP_STATS_HLL_P, hash, &rank);
-    word = &hll->registers[index / sizeof(ngx_atomic_t)];
+    index = prep_hll_index(p, hash, &rank);
+    word = &registers[index / sizeof(ngx_atomic_t)];
 
     for ( ;; ) {
         old = *word;
@@ -664,6 +729,66 @@ ngx_http_prep_stats_hll_add(ngx_http_prep_hll_t *hll, uint64_t hash)
             return;
         }
     }
+}
+
+
+/*
+ * Worker 0's tick, once a second: its 5-minute bucket is marked serving
+ * (nginx was running then; a stopped nginx leaves its buckets unmarked,
+ * so downtime is a fact in the state file), and the corte this worker
+ * serves is recorded as the bucket's, the last tick of a bucket leaving
+ * the corte live at its end.
+ */
+
+void
+ngx_http_prep_stats_mark(ngx_http_prep_stats_zone_t *z, time_t sec,
+    ngx_str_t *corte)
+{
+    size_t                     len;
+    ngx_atomic_uint_t          id, old;
+    ngx_http_prep_corte_t     *c;
+    ngx_http_prep_period_t    *p;
+    ngx_http_prep_stats_sh_t  *sh;
+
+    sh = z->sh;
+    id = ngx_http_prep_stats_bucket_id(sec);
+
+    p = ngx_http_prep_stats_period(z, sh->buckets,
+                                   NGX_HTTP_PREP_STATS_BUCKETS, id);
+    if (p == NULL) {
+        return;
+    }
+
+    while (!((old = p->flags) & PREP_STATS_SERVING)) {
+        if (ngx_atomic_cmp_set(&p->flags, old, old | PREP_STATS_SERVING)) {
+            (void) ngx_atomic_fetch_add(&sh->marks, 1);
+            break;
+        }
+    }
+
+    if (corte == NULL || corte->len == 0) {
+        return;
+    }
+
+    len = ngx_min(corte->len, PREP_STATS_CORTE_LEN);
+    c = &sh->cortes[id % NGX_HTTP_PREP_STATS_BUCKETS];
+
+    if (c->bucket == id && ngx_strlen(c->id) == len
+        && ngx_memcmp(c->id, corte->data, len) == 0)
+    {
+        return;
+    }
+
+    /* a copy of the zone takes the same mutex: never a torn id */
+    ngx_shmtx_lock(&z->shpool->mutex);
+
+    ngx_memcpy(c->id, corte->data, len);
+    c->id[len] = '\0';
+    c->bucket = id;
+
+    ngx_shmtx_unlock(&z->shpool->mutex);
+
+    (void) ngx_atomic_fetch_add(&sh->marks, 1);
 }
 
 

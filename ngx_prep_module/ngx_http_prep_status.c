@@ -73,8 +73,6 @@ static ngx_int_t ngx_http_prep_status_format(ngx_http_request_t *r,
     ngx_uint_t *format, ngx_uint_t *top);
 static ngx_int_t ngx_http_prep_status_collect(ngx_http_request_t *r,
     ngx_http_prep_status_t *st, ngx_uint_t top);
-static uint64_t ngx_http_prep_status_visitors(ngx_http_prep_hll_t *pair,
-    ngx_atomic_uint_t id, uint64_t frozen);
 static int ngx_libc_cdecl ngx_http_prep_status_row_cmp(const void *one,
     const void *two);
 static int ngx_libc_cdecl ngx_http_prep_status_period_cmp(const void *one,
@@ -372,7 +370,10 @@ ngx_http_prep_status_collect(ngx_http_request_t *r,
     for (i = 0; i < NGX_HTTP_PREP_STATS_BUCKETS; i++) {
         id = sh->buckets[i].id;
 
-        if (id && id + NGX_HTTP_PREP_STATS_BUCKETS > now) {
+        /* a bucket only marked serving by the tick: nothing to list */
+        if (id && id + NGX_HTTP_PREP_STATS_BUCKETS > now
+            && (sh->buckets[i].hits || sh->buckets[i].bot_hits))
+        {
             st->buckets[st->nbuckets++] = &sh->buckets[i];
         }
     }
@@ -400,8 +401,9 @@ ngx_http_prep_status_collect(ngx_http_request_t *r,
 
         h = &st->hours[st->nhours++];
         h->id = id;
-        h->visitors = ngx_http_prep_status_visitors(sh->hll_hour, id,
-                                                    sh->hours[i].visitors);
+        h->visitors = ngx_http_prep_stats_visitors(sh,
+                                                   NGX_HTTP_PREP_STATS_HLL_HOUR,
+                                                   id, sh->hours[i].visitors);
 
         first = id * 3600 / NGX_HTTP_PREP_STATS_BUCKET_SEC;
         n = 3600 / NGX_HTTP_PREP_STATS_BUCKET_SEC;
@@ -442,8 +444,9 @@ ngx_http_prep_status_collect(ngx_http_request_t *r,
 
         h = &st->days[st->ndays++];
         *h = sh->days[i];
-        h->visitors = ngx_http_prep_status_visitors(sh->hll_day, h->id,
-                                                    h->visitors);
+        h->visitors = ngx_http_prep_stats_visitors(sh,
+                                                   NGX_HTTP_PREP_STATS_HLL_DAY,
+                                                   h->id, h->visitors);
 
         if (h->id == today) {
             st->today = *h;
@@ -454,36 +457,20 @@ ngx_http_prep_status_collect(ngx_http_request_t *r,
               ngx_http_prep_status_period_cmp);
 
     if (st->today.visitors == 0) {
-        st->today.visitors = ngx_http_prep_status_visitors(sh->hll_day,
-                                                           today, 0);
+        st->today.visitors = ngx_http_prep_stats_visitors(sh,
+                                                   NGX_HTTP_PREP_STATS_HLL_DAY,
+                                                   today, 0);
     }
 
     hour = ngx_http_prep_stats_hour_id(st->now);
-    st->visitors_hour = ngx_http_prep_status_visitors(sh->hll_hour, hour, 0);
+    st->visitors_hour = ngx_http_prep_stats_visitors(sh,
+                                                  NGX_HTTP_PREP_STATS_HLL_HOUR,
+                                                  hour, 0);
 
     st->visitors_all = prep_hll_count((uint8_t *) sh->hll_all.registers,
                                       NGX_HTTP_PREP_STATS_HLL_P);
 
     return NGX_OK;
-}
-
-
-/* the live count while the period's set is current, else the frozen one */
-
-static uint64_t
-ngx_http_prep_status_visitors(ngx_http_prep_hll_t *pair,
-    ngx_atomic_uint_t id, uint64_t frozen)
-{
-    ngx_http_prep_hll_t  *hll;
-
-    hll = &pair[id & 1];
-
-    if (hll->tag != id) {
-        return frozen;
-    }
-
-    return prep_hll_count((uint8_t *) hll->registers,
-                          NGX_HTTP_PREP_STATS_HLL_P);
 }
 
 

@@ -11,6 +11,10 @@
  * start, on "nginx -s reload" and on POST /reload.  A damaged file keeps
  * the state that was loaded before: a torn read must not lift a
  * suspension, nor impose one.
+ *
+ * STORE/window.json (prep-ingest watch --publish-from) is read at the
+ * same moments: before the first corte, the placeholder page says when
+ * publication begins, in place of NGX_HTTP_PREP_WINDOW_MARK.
  */
 
 
@@ -37,6 +41,11 @@ static u_char *ngx_http_prep_json_string(u_char *p, u_char *last,
 static ngx_int_t ngx_http_prep_read_small(u_char *path, size_t max,
     u_char **buf, size_t *len, ngx_log_t *log);
 static ngx_http_prep_zone_t *ngx_http_prep_suspension_zone(void);
+static void ngx_http_prep_window_load(ngx_http_prep_zone_t *zone,
+    ngx_log_t *log);
+static ngx_int_t ngx_http_prep_window_parse(u_char *p, u_char *last,
+    time_t *from, ngx_str_t *text);
+static ngx_int_t ngx_http_prep_window_text_ok(ngx_str_t *text);
 
 
 static u_char  ngx_http_prep_builtin_notice[] =
@@ -79,6 +88,8 @@ ngx_http_prep_suspension_load(ngx_http_prep_zone_t *zone, ngx_log_t *log)
     buf = NULL;
     notice = NULL;
     notice_len = 0;
+
+    ngx_http_prep_window_load(zone, log);
 
     rc = ngx_http_prep_read_small(path, NGX_HTTP_PREP_SUSPENSION_MAX, &buf,
                                   &len, log);
@@ -567,4 +578,289 @@ ngx_http_prep_suspension_json(u_char *p, ngx_http_prep_suspension_t *sus)
     }
 
     return p;
+}
+
+
+/*
+ * STORE/window.json: {"publish_from":"2024-06-02T20:00:00-06:00",
+ * "publish_from_unix":1717380000,...}; other keys are skipped, null is
+ * "not set", no file is no window.  A damaged file keeps the previous.
+ */
+
+static void
+ngx_http_prep_window_load(ngx_http_prep_zone_t *zone, ngx_log_t *log)
+{
+    u_char                  *buf;
+    size_t                   len;
+    time_t                   from;
+    ngx_int_t                rc;
+    ngx_str_t                text;
+    ngx_http_prep_window_t  *win;
+    u_char                   path[NGX_HTTP_PREP_STORE_MAX
+                                  + sizeof(NGX_HTTP_PREP_WINDOW_FILE)];
+
+    (void) ngx_cpystrn(ngx_cpymem(path, zone->store.data, zone->store.len),
+                       (u_char *) NGX_HTTP_PREP_WINDOW_FILE,
+                       sizeof(NGX_HTTP_PREP_WINDOW_FILE));
+
+    buf = NULL;
+    from = 0;
+    ngx_str_null(&text);
+
+    rc = ngx_http_prep_read_small(path, NGX_HTTP_PREP_WINDOW_MAX, &buf, &len,
+                                  log);
+
+    if (rc == NGX_ERROR) {
+        return;
+    }
+
+    if (rc == NGX_OK
+        && (ngx_http_prep_window_parse(buf, buf + len, &from, &text)
+            != NGX_OK
+            || (from != 0 && ngx_http_prep_window_text_ok(&text) != NGX_OK)))
+    {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "prep: \"%s\" is not a valid publication window, "
+                      "keeping the previous one", path);
+        ngx_free(buf);
+        return;
+    }
+
+    win = &zone->sh->window;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    win->publish_from = from;
+    win->text_len = (from != 0) ? text.len : 0;
+    ngx_memcpy(win->text, text.data, win->text_len);
+    win->text[win->text_len] = '\0';
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    ngx_free(buf);
+}
+
+
+static ngx_int_t
+ngx_http_prep_window_parse(u_char *p, u_char *last, time_t *from,
+    ngx_str_t *text)
+{
+    u_char     *v;
+    ngx_str_t   key, str;
+
+    p = ngx_http_prep_json_skip_ws(p, last);
+
+    if (p == last || *p++ != '{') {
+        return NGX_ERROR;
+    }
+
+    for ( ;; ) {
+        p = ngx_http_prep_json_skip_ws(p, last);
+
+        if (p < last && *p == '}') {
+            p = ngx_http_prep_json_skip_ws(p + 1, last);
+            return (p == last) ? NGX_OK : NGX_ERROR;
+        }
+
+        p = ngx_http_prep_json_string(p, last, &key);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        p = ngx_http_prep_json_skip_ws(p, last);
+
+        if (p == last || *p++ != ':') {
+            return NGX_ERROR;
+        }
+
+        p = ngx_http_prep_json_skip_ws(p, last);
+
+        if (p == last) {
+            return NGX_ERROR;
+        }
+
+        if (*p == '"') {
+            p = ngx_http_prep_json_string(p, last, &str);
+            if (p == NULL) {
+                return NGX_ERROR;
+            }
+
+            if (key.len == 12
+                && ngx_strncmp(key.data, "publish_from", 12) == 0)
+            {
+                *text = str;
+            }
+
+        } else {
+            v = p;
+
+            while (p < last && *p != ',' && *p != '}'
+                   && *p != ' ' && *p != '\n' && *p != '\r' && *p != '\t')
+            {
+                if (*p == '{' || *p == '[' || *p == '"') {
+                    return NGX_ERROR;
+                }
+
+                p++;
+            }
+
+            if (key.len == 17
+                && ngx_strncmp(key.data, "publish_from_unix", 17) == 0
+                && !(p - v == 4 && ngx_strncmp(v, "null", 4) == 0))
+            {
+                *from = ngx_atotm(v, p - v);
+
+                if (*from == NGX_ERROR || *from == 0) {
+                    return NGX_ERROR;
+                }
+            }
+        }
+
+        p = ngx_http_prep_json_skip_ws(p, last);
+
+        if (p < last && *p == ',') {
+            p++;
+        }
+    }
+}
+
+
+/* "YYYY-MM-DDTHH:MM" and then only [0-9:.], then "Z" or "+HH:MM" */
+
+static ngx_int_t
+ngx_http_prep_window_text_ok(ngx_str_t *text)
+{
+    u_char      c;
+    ngx_uint_t  i;
+
+    static const char  shape[] = "dddd-dd-ddTdd:dd";
+
+    if (text->len < sizeof(shape) || text->len > NGX_HTTP_PREP_WINDOW_TEXT) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < text->len; i++) {
+        c = text->data[i];
+
+        if (i < sizeof(shape) - 1) {
+            if (shape[i] == 'd' ? (c < '0' || c > '9') : c != shape[i]) {
+                return NGX_ERROR;
+            }
+
+            continue;
+        }
+
+        if ((c < '0' || c > '9') && c != ':' && c != '.' && c != '+'
+            && c != '-' && c != 'Z')
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    c = text->data[text->len - 1];
+
+    if (c != 'Z'
+        && (text->len < sizeof(shape) - 1 + 6
+            || (text->data[text->len - 6] != '+'
+                && text->data[text->len - 6] != '-')))
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The placeholder page, body in and out: before the start of publication
+ * the mark is replaced by a sentence saying when it begins, and *from
+ * gets the time as written by prep-ingest (for X-PREP-Publish-From);
+ * otherwise both are left alone (from->len 0).
+ */
+
+ngx_int_t
+ngx_http_prep_window_placeholder(ngx_http_request_t *r, ngx_str_t *body,
+    ngx_str_t *from)
+{
+    u_char                  *mark, *p, *t;
+    size_t                   len;
+    ngx_http_prep_zone_t    *zone;
+    ngx_http_prep_window_t   win;
+
+    static const char  before[] =
+        "<p class=\"prep-publish-from\">La publicaci&oacute;n de los "
+        "resultados comienza el <time datetime=\"";
+    static const char  after[] = "</time>.</p>";
+
+    ngx_str_null(from);
+
+    zone = ngx_http_prep_suspension_zone();
+
+    if (zone == NULL || zone->sh == NULL) {
+        return NGX_OK;
+    }
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+    win = zone->sh->window;
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    if (win.publish_from == 0 || win.publish_from <= ngx_time()) {
+        return NGX_OK;
+    }
+
+    from->data = ngx_pnalloc(r->pool, win.text_len);
+    if (from->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    from->len = win.text_len;
+    ngx_memcpy(from->data, win.text, win.text_len);
+
+    /* ngx_strlnstrn() is not in nginx 1.22 */
+
+    len = sizeof(NGX_HTTP_PREP_WINDOW_MARK) - 1;
+
+    for (mark = body->data; mark + len <= body->data + body->len; mark++) {
+        if (ngx_memcmp(mark, NGX_HTTP_PREP_WINDOW_MARK, len) == 0) {
+            break;
+        }
+    }
+
+    if (mark + len > body->data + body->len) {
+        return NGX_OK;
+    }
+
+    /* "2024-06-02T20:00:00-06:00" is shown "2024-06-02 a las 20:00
+     * (UTC-06:00)", "...Z" as "(UTC)" */
+
+    len = body->len - (sizeof(NGX_HTTP_PREP_WINDOW_MARK) - 1)
+          + sizeof(before) - 1 + win.text_len + sizeof("\">") - 1
+          + sizeof("YYYY-MM-DD a las HH:MM (UTC+HH:MM)") - 1
+          + sizeof(after) - 1;
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    t = win.text;
+
+    body->len = ngx_sprintf(p, "%*s%s%*s\">%*s a las %*s (UTC%s)%s%*s",
+                            (size_t) (mark - body->data), body->data,
+                            (u_char *) before,
+                            win.text_len, t, (size_t) 10, t, (size_t) 5,
+                            t + 11,
+                            t[win.text_len - 1] == 'Z'
+                            ? (u_char *) ""
+                            : t + win.text_len - 6,
+                            (u_char *) after,
+                            (size_t) (body->data + body->len
+                                      - (mark
+                                         + sizeof(NGX_HTTP_PREP_WINDOW_MARK)
+                                         - 1)),
+                            mark + sizeof(NGX_HTTP_PREP_WINDOW_MARK) - 1)
+                - p;
+    body->data = p;
+
+    return NGX_OK;
 }

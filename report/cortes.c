@@ -130,10 +130,11 @@ rpt_cortes_collect(rpt_t *r)
         }
     }
 
-    /* qsort() of a NULL array is undefined, even of 0 elements */
+    /* no events: no array, and qsort() wants one even for 0 members */
     if (r->ncortes > 1) {
         qsort(r->cortes, r->ncortes, sizeof(rpt_corte_t), rpt_corte_cmp);
     }
+
     return 0;
 }
 

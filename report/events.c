@@ -166,7 +166,6 @@ rpt_events_add(rpt_t *r, const char *path, char *err, size_t errlen)
 
     free(data);
 
-    /* qsort() of a NULL array is undefined, even of 0 elements */
     if (r->nevents > 1) {
         qsort(r->events, r->nevents, sizeof(rpt_event_t), rpt_event_cmp);
     }

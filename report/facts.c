@@ -60,8 +60,14 @@ rpt_traffic_source(rpt_t *r, char *dst, size_t size)
 const char *
 rpt_traffic_kind(rpt_t *r)
 {
-    return r->have_logs ? "registros de acceso de la CDN"
-                        : "estadísticas de los orígenes (módulo ngx_prep)";
+    /* a log that says what the cache did is a CDN's (or a proxy's) */
+    if (r->have_logs) {
+        return r->cache_hit_ratio >= 0
+               ? "registros de acceso de la CDN"
+               : "registros de acceso del servidor web (sin datos de caché)";
+    }
+
+    return "estadísticas de los orígenes (módulo ngx_prep)";
 }
 
 

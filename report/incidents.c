@@ -425,7 +425,7 @@ rpt_incidents(rpt_t *r)
         inc->affected = 1;
     }
 
-    /* qsort() of a NULL array is undefined, even of 0 elements */
+    /* none at all: no array, and qsort() wants one even for 0 members */
     if (r->nincidents > 1) {
         qsort(r->incidents, r->nincidents, sizeof(rpt_incident_t),
               rpt_incident_cmp);

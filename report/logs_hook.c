@@ -380,3 +380,14 @@ rpt_logs_fill(rpt_t *r, char *err, size_t errlen)
 
     return 0;
 }
+
+
+/* the readers of the logs, when the run stops before rpt_logs_fill() */
+void
+rpt_logs_release(void)
+{
+    if (rpt_logs != NULL) {
+        prep_logs_free(rpt_logs);
+        rpt_logs = NULL;
+    }
+}

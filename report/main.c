@@ -148,13 +148,120 @@ rpt_window(rpt_t *r)
 }
 
 
+/* every input read and checked, then every output written: 0, 1 */
+static int
+rpt_run(rpt_t *r)
+{
+    int          i;
+    char         err[2048];
+    rpt_buf_t    b;
+    rpt_opts_t  *opts;
+
+    opts = r->opts;
+
+    if (mkdir(opts->out, 0755) != 0 && errno != EEXIST) {
+        fprintf(stderr, "prep-report: --out %s: %s\n", opts->out,
+                strerror(errno));
+        return 1;
+    }
+
+    /* every input is read and checked before anything is written */
+    for (i = 0; i < opts->nstats; i++) {
+        if (rpt_origin_load(r, opts->stats[i], err, sizeof(err)) != 0) {
+            fprintf(stderr, "prep-report: --stats %s\n", err);
+            return 1;
+        }
+    }
+
+    for (i = 0; i < opts->nevents; i++) {
+        if (rpt_events_add(r, opts->events[i], err, sizeof(err)) != 0) {
+            fprintf(stderr, "prep-report: --events %s\n", err);
+            return 1;
+        }
+    }
+
+    if (rpt_logs_load(r, err, sizeof(err)) != 0) {
+        fprintf(stderr, "prep-report: --log %s\n", err);
+        return 1;
+    }
+
+    if (opts->difusor
+        && rpt_read_text(r, opts->difusor, &r->difusor_json,
+                         &r->difusor_len, err, sizeof(err)) != 0)
+    {
+        fprintf(stderr, "prep-report: --difusor %s\n", err);
+        return 1;
+    }
+
+    if (opts->notes
+        && rpt_read_text(r, opts->notes, &r->notes, NULL, err, sizeof(err))
+           != 0)
+    {
+        fprintf(stderr, "prep-report: --notes %s\n", err);
+        return 1;
+    }
+
+    rpt_origin_names(r);
+
+    if (rpt_cortes(r) != 0) {
+        fprintf(stderr, "prep-report: out of memory\n");
+        return 1;
+    }
+
+    rpt_window(r);
+
+    if (rpt_model_init(r) != 0 || rpt_origin_fill(r) != 0
+        || rpt_logs_fill(r, err, sizeof(err)) != 0
+        || rpt_model_finish(r) != 0 || rpt_incidents(r) != 0)
+    {
+        fprintf(stderr, "prep-report: out of memory\n");
+        return 1;
+    }
+
+    rpt_buf_init(&b);
+    rpt_render_html(r, &b);
+
+    if (rpt_buf_write(&b, opts->out, "memoria-tecnica.html", err,
+                      sizeof(err)) != 0)
+    {
+        fprintf(stderr, "prep-report: %s\n", err);
+        rpt_buf_free(&b);
+        return 1;
+    }
+
+    rpt_buf_free(&b);
+    rpt_buf_init(&b);
+    rpt_render_json(r, &b);
+
+    if (rpt_buf_write(&b, opts->out, "memoria-tecnica.json", err,
+                      sizeof(err)) != 0)
+    {
+        fprintf(stderr, "prep-report: %s\n", err);
+        rpt_buf_free(&b);
+        return 1;
+    }
+
+    rpt_buf_free(&b);
+
+    if (rpt_render_csv(r, opts->out, err, sizeof(err)) != 0) {
+        fprintf(stderr, "prep-report: %s\n", err);
+        return 1;
+    }
+
+    if (opts->pdf && rpt_pdf(r, opts->out, err, sizeof(err)) != 0) {
+        fprintf(stderr, "prep-report: --pdf: %s\n", err);
+        return 1;
+    }
+
+    return 0;
+}
+
+
 int
 main(int argc, char **argv)
 {
-    int          rc, i;
-    char         err[2048];
+    int          rc;
     rpt_t        r;
-    rpt_buf_t    b;
     rpt_opts_t   opts;
 
     rc = rpt_cli_parse(&opts, argc, argv);
@@ -178,98 +285,10 @@ main(int argc, char **argv)
 
     curl_global_init(CURL_GLOBAL_DEFAULT);
 
-    if (mkdir(opts.out, 0755) != 0 && errno != EEXIST) {
-        fprintf(stderr, "prep-report: --out %s: %s\n", opts.out,
-                strerror(errno));
-        return 1;
-    }
+    rc = rpt_run(&r);
 
-    /* every input is read and checked before anything is written */
-    for (i = 0; i < opts.nstats; i++) {
-        if (rpt_origin_load(&r, opts.stats[i], err, sizeof(err)) != 0) {
-            fprintf(stderr, "prep-report: --stats %s\n", err);
-            return 1;
-        }
-    }
-
-    for (i = 0; i < opts.nevents; i++) {
-        if (rpt_events_add(&r, opts.events[i], err, sizeof(err)) != 0) {
-            fprintf(stderr, "prep-report: --events %s\n", err);
-            return 1;
-        }
-    }
-
-    if (rpt_logs_load(&r, err, sizeof(err)) != 0) {
-        fprintf(stderr, "prep-report: --log %s\n", err);
-        return 1;
-    }
-
-    if (opts.difusor
-        && rpt_read_text(&r, opts.difusor, &r.difusor_json, &r.difusor_len,
-                         err, sizeof(err)) != 0)
-    {
-        fprintf(stderr, "prep-report: --difusor %s\n", err);
-        return 1;
-    }
-
-    if (opts.notes
-        && rpt_read_text(&r, opts.notes, &r.notes, NULL, err, sizeof(err))
-           != 0)
-    {
-        fprintf(stderr, "prep-report: --notes %s\n", err);
-        return 1;
-    }
-
-    rpt_origin_names(&r);
-
-    if (rpt_cortes(&r) != 0) {
-        fprintf(stderr, "prep-report: out of memory\n");
-        return 1;
-    }
-
-    rpt_window(&r);
-
-    if (rpt_model_init(&r) != 0 || rpt_origin_fill(&r) != 0
-        || rpt_logs_fill(&r, err, sizeof(err)) != 0
-        || rpt_model_finish(&r) != 0 || rpt_incidents(&r) != 0)
-    {
-        fprintf(stderr, "prep-report: out of memory\n");
-        return 1;
-    }
-
-    rpt_buf_init(&b);
-    rpt_render_html(&r, &b);
-
-    if (rpt_buf_write(&b, opts.out, "memoria-tecnica.html", err,
-                      sizeof(err)) != 0)
-    {
-        fprintf(stderr, "prep-report: %s\n", err);
-        return 1;
-    }
-
-    rpt_buf_free(&b);
-    rpt_buf_init(&b);
-    rpt_render_json(&r, &b);
-
-    if (rpt_buf_write(&b, opts.out, "memoria-tecnica.json", err,
-                      sizeof(err)) != 0)
-    {
-        fprintf(stderr, "prep-report: %s\n", err);
-        return 1;
-    }
-
-    rpt_buf_free(&b);
-
-    if (rpt_render_csv(&r, opts.out, err, sizeof(err)) != 0) {
-        fprintf(stderr, "prep-report: %s\n", err);
-        return 1;
-    }
-
-    if (opts.pdf && rpt_pdf(&r, opts.out, err, sizeof(err)) != 0) {
-        fprintf(stderr, "prep-report: --pdf: %s\n", err);
-        return 1;
-    }
-
+    rpt_free(&r);
     curl_global_cleanup();
-    return 0;
+
+    return rc;
 }

@@ -283,7 +283,9 @@ rpt_model_finish(rpt_t *r)
     free(rpt_rows.slots);
     memset(&rpt_rows, 0, sizeof(rpt_rows));
 
-    qsort(r->rows, r->nrows, sizeof(rpt_row_t), rpt_row_cmp);
+    if (r->nrows > 1) {
+        qsort(r->rows, r->nrows, sizeof(rpt_row_t), rpt_row_cmp);
+    }
 
     rpt_series_finish(&r->days);
     rpt_series_finish(&r->hours);
@@ -337,4 +339,81 @@ rpt_model_finish(rpt_t *r)
     }
 
     return 0;
+}
+
+
+static void
+rpt_series_free(rpt_series_t *s)
+{
+    size_t  i;
+
+    for (i = 0; s->p != NULL && i < s->n; i++) {
+        free(s->p[i].hll);
+    }
+
+    free(s->p);
+    s->p = NULL;
+    s->n = 0;
+}
+
+
+/*
+ * Everything the model holds, on every path out of the program: a report
+ * that stops on bad input must leave nothing behind either (the tests
+ * run it under LeakSanitizer).
+ */
+
+void
+rpt_free(rpt_t *r)
+{
+    size_t  i;
+    int     w;
+
+    rpt_origin_free(r);
+    rpt_logs_release();
+
+    rpt_series_free(&r->buckets);
+    rpt_series_free(&r->hours);
+    rpt_series_free(&r->days);
+
+    /* rows still in the table when rpt_model_finish() was not reached */
+    for (i = 0; i < rpt_rows.n; i++) {
+        free(rpt_rows.rows[i].path);
+    }
+
+    free(rpt_rows.rows);
+    free(rpt_rows.slots);
+    memset(&rpt_rows, 0, sizeof(rpt_rows));
+
+    for (i = 0; i < r->nrows; i++) {
+        free(r->rows[i].path);
+    }
+
+    free(r->rows);
+
+    for (i = 0; i < r->nevents; i++) {
+        free(r->events[i].json);
+    }
+
+    free(r->events);
+    free(r->cortes);
+    free(r->missed);
+    free(r->incidents);
+
+    for (w = 0; w < r->nwarnings; w++) {
+        free(r->warnings[w]);
+    }
+
+    free(r->difusor_json);
+    free(r->notes);
+
+    r->rows = NULL;
+    r->events = NULL;
+    r->cortes = NULL;
+    r->missed = NULL;
+    r->incidents = NULL;
+    r->difusor_json = NULL;
+    r->notes = NULL;
+    r->nrows = r->nevents = r->ncortes = r->nmissed = r->nincidents = 0;
+    r->nwarnings = 0;
 }

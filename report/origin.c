@@ -19,26 +19,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "report.h"
-
-#if defined(__has_include)
-#if __has_include("prep_stats_file.h")
-#define RPT_HAVE_STATS_FILE  1
-#endif
-#endif
-
-
-#ifdef RPT_HAVE_STATS_FILE
 #include "prep_stats_file.h"
-#endif
+#include "report.h"
 
 
 int
 rpt_origin_load(rpt_t *r, const char *input, char *err, size_t errlen)
 {
-    char          *data;
-    size_t         len;
-    rpt_source_t  *s;
+    char           *data, derr[512];
+    size_t          len;
+    prep_stats_t   *st;
+    rpt_source_t   *s;
 
     s = &r->sources[r->nsources];
     memset(s, 0, sizeof(*s));
@@ -54,38 +45,39 @@ rpt_origin_load(rpt_t *r, const char *input, char *err, size_t errlen)
     s->traffic = r->opts->nlogs == 0;
     snprintf(s->input, sizeof(s->input), "%s", input);
 
-#ifdef RPT_HAVE_STATS_FILE
-    {
-        char           derr[512];
-        prep_stats_t  *st;
-
-        st = prep_stats_new();
-        if (st == NULL) {
-            snprintf(err, errlen, "%s: out of memory", input);
-            free(data);
-            return -1;
-        }
-
-        if (prep_stats_decode(st, data, len, derr, sizeof(derr)) != 0) {
-            snprintf(err, errlen, "%s: not a usable statistics state: %s",
-                     input, derr);
-            prep_stats_free(st);
-            free(data);
-            return -1;
-        }
-
+    st = prep_stats_new();
+    if (st == NULL) {
+        snprintf(err, errlen, "%s: out of memory", input);
         free(data);
-        s->state = st;
-        rpt_origin_meta(r, s);
-        r->nsources++;
-        return 0;
+        return -1;
     }
-#else
+
+    if (prep_stats_decode(st, data, len, derr, sizeof(derr)) != 0) {
+        snprintf(err, errlen, "%s: not a usable statistics state: %s",
+                 input, derr);
+        prep_stats_free(st);
+        free(data);
+        return -1;
+    }
+
     free(data);
-    snprintf(err, errlen, "%s: this build of prep-report has no decoder "
-             "of the statistics state (libprep/prep_stats_file)", input);
-    return -1;
-#endif
+    s->state = st;
+    rpt_origin_meta(r, s);
+    r->nsources++;
+
+    return 0;
+}
+
+
+void
+rpt_origin_free(rpt_t *r)
+{
+    int  i;
+
+    for (i = 0; i < r->nsources; i++) {
+        prep_stats_free(r->sources[i].state);
+        r->sources[i].state = NULL;
+    }
 }
 
 

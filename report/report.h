@@ -264,6 +264,7 @@ int rpt_read_input(const char *input, long timeout, int insecure,
 
 /* origin.c: a state read and decoded (load), named, then into the model */
 int rpt_origin_load(rpt_t *r, const char *input, char *err, size_t errlen);
+void rpt_origin_free(rpt_t *r);
 void rpt_origin_names(rpt_t *r);
 void rpt_origin_meta(rpt_t *r, rpt_source_t *s);
 int rpt_origin_fill(rpt_t *r);
@@ -271,6 +272,7 @@ int rpt_origin_fill(rpt_t *r);
 /* logs_hook.c: access logs, the same two steps (issue 10) */
 int rpt_logs_load(rpt_t *r, char *err, size_t errlen);
 int rpt_logs_fill(rpt_t *r, char *err, size_t errlen);
+void rpt_logs_release(void);
 
 /* events.c */
 int rpt_events_add(rpt_t *r, const char *path, char *err, size_t errlen);
@@ -287,6 +289,7 @@ int rpt_model_add_row(rpt_t *r, const char *path, size_t len,
 void rpt_period_add_hll(rpt_t *r, rpt_period_t *p, const uint8_t *regs,
     unsigned hll_p, uint64_t estimate);
 int rpt_model_finish(rpt_t *r);
+void rpt_free(rpt_t *r);
 
 /* cortes.c, incidents.c */
 int rpt_cortes(rpt_t *r);

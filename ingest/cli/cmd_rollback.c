@@ -21,6 +21,7 @@
 #include "cli/ingest_cmd.h"
 #include "daemon/ingest_control_client.h"
 #include "daemon/ingest_daemon.h"
+#include "ops/ingest_window.h"
 
 
 static const char  ingest_rollback_help[] =
@@ -41,14 +42,20 @@ static const char  ingest_rollback_help[] =
 "    goes on: a package newer than the corte now live is published as\n"
 "    usual.\n"
 "\n"
+"    A rollback never leaves nothing published: with no verified\n"
+"    earlier snapshot it is refused and current is left alone.  Until\n"
+"    --keep-until, retention keeps the live corte's predecessor, so\n"
+"    there is always one to go back to.\n"
+"\n"
 "OPTIONS\n";
 
 static const char  ingest_rollback_help_end[] =
 "\n"
 "EXIT STATUS\n"
 "    0   the earlier corte is current (and served, with --control)\n"
-"    1   no earlier snapshot, it does not verify, or nginx does not\n"
-"        serve it (current has been changed in that last case)\n"
+"    1   no earlier snapshot (nothing would be left published), it\n"
+"        does not verify, or nginx does not serve it (current has\n"
+"        been changed in that last case)\n"
 "    64  bad command line\n"
 "\n"
 "EXAMPLES\n"
@@ -155,7 +162,8 @@ ingest_rollback_fail(const char *fmt, ...)
 int
 ingest_cmd_rollback(int argc, char **argv)
 {
-    int                rc, refused, served;
+    int                rc, refused, served, keep;
+    double             until;
     char               to[INGEST_SNAP_NAME_LEN], msg[PREP_ERRLEN];
     char               error[INGEST_CONTROL_ERRLEN], user[64];
     ingest_ev_t        ev;
@@ -187,6 +195,15 @@ ingest_cmd_rollback(int argc, char **argv)
                                : "--store DIR is required");
         }
 
+        ingest_config_free(&conf);
+        return INGEST_EXIT_USAGE;
+    }
+
+    keep = ingest_keep_until(&conf, &until, msg, sizeof(msg));
+
+    if (keep < 0) {
+        fprintf(stderr, INGEST_PROGRAM " rollback: %s\nTry '"
+                INGEST_PROGRAM " rollback --help'.\n", msg);
         ingest_config_free(&conf);
         return INGEST_EXIT_USAGE;
     }
@@ -230,9 +247,13 @@ ingest_cmd_rollback(int argc, char **argv)
         ingest_snapfile_close(&sf);
 
     } else if (ingest_rollback_pick(&store, &from, to, sizeof(to)) != 0) {
-        rc = ingest_rollback_fail("no verified snapshot older than the "
-                                  "live corte %s in %s/cortes",
-                                  from.corte_id, conf.store);
+        rc = ingest_rollback_fail("refused: no verified snapshot older "
+                                  "than the live corte %s in %s/cortes, "
+                                  "and a rollback must not leave nothing "
+                                  "published%s; corte %s stays live",
+                                  from.corte_id, conf.store,
+                                  keep ? " before --keep-until" : "",
+                                  from.corte_id);
         goto done;
     }
 

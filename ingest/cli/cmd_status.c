@@ -27,6 +27,7 @@
 #include "common/ingest_jsonget.h"
 #include "daemon/ingest_daemon.h"
 #include "ops/ingest_suspension.h"
+#include "ops/ingest_window.h"
 
 
 #define INGEST_ALARMS        16
@@ -68,8 +69,10 @@ static const char  ingest_status_help[] =
 "    last decision (published, rejected, duplicate, incomplete, failed,\n"
 "    rollback) and the alarms raised and not ended: stale (no new corte\n"
 "    for --stale-period), nginx not serving current, the drop folder\n"
-"    missing, a corte_conflict, failing hooks or packages, no watch\n"
-"    running.\n"
+"    missing, a corte_conflict, failing hooks or packages, low space\n"
+"    in the store, the suspension, no watch running.  With --keep-until,\n"
+"    no watch running is an alarm until that time and none after it\n"
+"    (the publication is over).\n"
 "\n"
 "OPTIONS\n";
 
@@ -254,6 +257,9 @@ ingest_status_line(void *ctx, const char *line, size_t len)
     } else if (strcmp(event, "reloaded") == 0) {
         ingest_alarm_clear(st, "reload_failed");
 
+    } else if (strcmp(event, "space_ok") == 0) {
+        ingest_alarm_clear(st, "low_space");
+
     } else if (strcmp(event, "drop_restored") == 0) {
         ingest_alarm_clear(st, "drop_missing");
 
@@ -336,7 +342,7 @@ ingest_status_text(const ingest_config_t *conf, const ingest_live_t *live,
     const char *served, unsigned long generation, const char *nginx_err)
 {
     char      age[64], when[INGEST_TIME_LEN];
-    double    now;
+    double    now, until;
     unsigned  i;
 
     now = ingest_wall();
@@ -369,6 +375,12 @@ ingest_status_text(const ingest_config_t *conf, const ingest_live_t *live,
     }
 
     printf("watch:          %s\n", running ? "running" : "not running");
+
+    if (conf->keep_until != NULL) {
+        printf("keep until:     %s%s\n", conf->keep_until,
+               ingest_keep_until(conf, &until, when, sizeof(when)) == 1
+               ? "" : " (past: the publication is over)");
+    }
 
     if (st->decision_len > 0) {
         printf("last decision:  %s %s: %s\n",
@@ -436,6 +448,7 @@ ingest_status_json(const ingest_config_t *conf, const ingest_live_t *live,
     }
 
     ingest_ev_bool(ev, "watch_running", running);
+    ingest_ev_str(ev, "keep_until", conf->keep_until);
 
     if (conf->control != NULL) {
         ingest_ev_object(ev, "nginx");
@@ -484,7 +497,8 @@ ingest_status_json(const ingest_config_t *conf, const ingest_live_t *live,
 int
 ingest_cmd_status(int argc, char **argv)
 {
-    int               rc, running, nginx_rc;
+    int               rc, running, nginx_rc, keep;
+    double            until;
     char              served[INGEST_SNAP_NAME_LEN], msg[512];
     char              nginx_err[INGEST_CONTROL_ERRLEN];
     ingest_suspension_t  sus;
@@ -515,6 +529,15 @@ ingest_cmd_status(int argc, char **argv)
                                : "--store DIR is required");
         }
 
+        ingest_config_free(&conf);
+        return INGEST_EXIT_USAGE;
+    }
+
+    keep = ingest_keep_until(&conf, &until, msg, sizeof(msg));
+
+    if (keep < 0) {
+        fprintf(stderr, INGEST_PROGRAM " status: %s\nTry '"
+                INGEST_PROGRAM " status --help'.\n", msg);
         ingest_config_free(&conf);
         return INGEST_EXIT_USAGE;
     }
@@ -566,7 +589,14 @@ ingest_cmd_status(int argc, char **argv)
                          msg);
     }
 
-    if (!running) {
+    /* after --keep-until the publication is over: no watch is fine */
+    if (!running && keep == 1) {
+        (void) snprintf(msg, sizeof(msg), "no prep-ingest watch runs on "
+                        "this store, and the publication lasts until %s "
+                        "(--keep-until)", conf.keep_until);
+        ingest_alarm_set(st, "watch_not_running", 0, msg);
+
+    } else if (!running && conf.keep_until == NULL) {
         ingest_alarm_set(st, "watch_not_running", 0, "no prep-ingest watch "
                          "runs on this store");
     }

@@ -183,6 +183,13 @@ static const ingest_opt_t  ingest_opts[] = {
       "earlier are validated and kept, and the latest goes live at TIME "
       "exactly.  For election day and rehearsals alike." },
 
+    { "keep-until", INGEST_OPT_STRING, O(keep_until), 0, 0, W | S | R, 1,
+      "TIME", "The end of the publication (same forms as --publish-from): "
+      "until then retention never removes the live corte, the one "
+      "before it or their packages, a rollback that would leave nothing "
+      "published is refused, and status alarms when no watch runs; "
+      "after it, a stopped watch is no alarm." },
+
     { "alarm-repeat", INGEST_OPT_SECONDS, O(alarm_repeat), 0, 86400, W, 1,
       "SECS", "Alarms of one kind are run at most this often; the ones "
       "in between are only in the events log (default 300)." },

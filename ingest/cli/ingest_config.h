@@ -84,6 +84,7 @@ typedef struct {
     const char       *alarm_hook;
     double            alarm_repeat;       /* one kind at most this often */
     const char       *publish_from;       /* watch: hold cortes until */
+    const char       *keep_until;         /* watch, status, rollback */
 
     /* copies of config file values, freed by ingest_config_free() */
     char             *owned[32];

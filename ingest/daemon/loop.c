@@ -21,6 +21,7 @@
 #include "daemon/ingest_control_client.h"
 #include "daemon/ingest_daemon.h"
 #include "ops/ingest_alarm.h"
+#include "ops/ingest_space.h"
 #include "ops/ingest_window.h"
 
 
@@ -405,6 +406,7 @@ ingest_watch_loop(ingest_watch_t *w)
         ingest_hook_poll(w, now, &next);
         ingest_watch_stale(w, &next);
         ingest_window_poll(w, &next);
+        ingest_space_poll(w, &next);
 
         c = ingest_cand_next(w, now, &next);
 
@@ -559,6 +561,7 @@ ingest_cmd_watch(int argc, char **argv)
     }
 
     ingest_watch_recover(w);
+    ingest_window_start(w);
     ingest_watch_loop(w);
 
     ingest_ev_begin(&ev, "stop", "info");

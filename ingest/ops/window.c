@@ -15,6 +15,7 @@
 
 #include "daemon/ingest_control_client.h"
 #include "ops/ingest_window.h"
+#include "store/ingest_files.h"
 
 
 #define INGEST_WINDOW_HELD  "held until --publish-from"
@@ -112,7 +113,34 @@ ingest_window_check(const ingest_config_t *conf, char *msg, size_t size)
         return -1;
     }
 
+    if (ingest_keep_until(conf, &t, msg, size) < 0) {
+        return -1;
+    }
+
+    ingest_retention_keep_until(conf->keep_until != NULL ? t : 0);
+
     return 0;
+}
+
+
+int
+ingest_keep_until(const ingest_config_t *conf, double *t, char *msg,
+    size_t size)
+{
+    *t = 0;
+
+    if (conf->keep_until == NULL) {
+        return 0;
+    }
+
+    if (ingest_window_parse(conf->keep_until, t) != 0) {
+        (void) snprintf(msg, size, "--keep-until %s: not a time like "
+                        "2024-06-09T23:59:00-06:00 (with its UTC offset) "
+                        "or @unix-time", conf->keep_until);
+        return -1;
+    }
+
+    return ingest_wall() < *t;
 }
 
 

@@ -137,5 +137,9 @@ unsigned ingest_retention_snapshots(int cortes_fd, uint64_t keep,
 unsigned ingest_retention_packages(int dir_fd, uint64_t keep,
     char *removed, size_t size);
 
+/* until unix time t (0: never), the live corte's predecessor is kept
+ * too, and the packages of both (--keep-until) */
+void ingest_retention_keep_until(double t);
+
 
 #endif /* _INGEST_FILES_H_INCLUDED_ */

@@ -455,10 +455,14 @@ class StatsHelper:
                                       last["s"]["state"]))
         return last["s"]
 
-    def wait_hits(self, inst, hits, timeout=15.0):
+    def wait_hits(self, inst, hits, timeout=15.0, visitors=None):
         """Until hits responses are counted: a worker counts a response
-        in its log phase, just after the client may have read it."""
-        return self.wait(inst, lambda s: s["totals"]["hits"] >= hits,
+        in its log phase, just after the client may have read it; its
+        hit and its visitor are counted one after the other, so a test
+        that asserts on visitors waits for them too."""
+        return self.wait(inst, lambda s: s["totals"]["hits"] >= hits
+                         and (visitors is None
+                              or s["totals"]["visitors"] >= visitors),
                          "%d hits counted" % hits, timeout)
 
     def wait_idle(self, inst, timeout=15.0):

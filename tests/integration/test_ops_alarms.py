@@ -209,3 +209,93 @@ def test_alarm_webhook_hook(tmp_path):
     finally:
         _Receiver.status = 200
         srv.shutdown()
+
+
+def test_low_space_alarms(nginx_factory, watch_factory, pkg_a,
+                                     tmp_path):
+    """Free space under three packages (PREP_INGEST_FREE_BYTES stands
+    for the file system's: a full disk cannot be made without
+    privileges) is an alert through the hook, and shown by status."""
+    nginx = nginx_factory(publish=[pkg_a])
+    hook, out = recorder(tmp_path)
+    w = watch_factory(nginx, env={"PREP_INGEST_FREE_BYTES": "1000"},
+                      args=FAST + ["--alarm-repeat", "0",
+                                   "--alarm-hook", str(hook)])
+    ev = w.wait_event("low_space")
+    assert ev["level"] == "alert" and ev["free_bytes"] == 1000
+    snap = nginx.store / "cortes" / nginx.current_name()
+    assert ev["package_bytes"] >= snap.stat().st_size
+    assert ev["need_bytes"] == 3 * ev["package_bytes"]
+    got = ph.wait_for(lambda: [r for r in records(out)
+                               if r["env"]["PREP_ALARM_KIND"]
+                               == "low_space"], 10, "the low_space alarm")
+    assert got[0]["env"]["PREP_ALARM_LEVEL"] == "alert"
+    assert "free space before the next corte" in \
+        got[0]["env"]["PREP_ALARM_MESSAGE"]
+    p = ph.run_ingest(["status", "--store", str(nginx.store), "--json"],
+                      expect_ok=False)
+    assert "low_space" in [a["kind"] for a in json.loads(p.stdout)["alarms"]]
+
+
+def test_enough_space_no_alarm(nginx_factory, watch_factory, pkg_a, pkg_b,
+                               tmp_path):
+    nginx = nginx_factory(publish=[pkg_a])
+    hook, out = recorder(tmp_path)
+    w = watch_factory(nginx, env={"PREP_INGEST_FREE_BYTES": str(1 << 40)},
+                      args=FAST + ["--alarm-hook", str(hook)])
+    w.drop_file(pkg_b)
+    w.wait_event("published", file=pkg_b.path.name)
+    assert not w.events("low_space")
+    assert not [r for r in records(out)
+                if r["env"]["PREP_ALARM_KIND"] == "low_space"]
+
+
+def alarms_of(out, kind):
+    return [r for r in records(out) if r["env"]["PREP_ALARM_KIND"] == kind]
+
+
+def test_failing_purge_hook_alarms(nginx_factory, watch_factory, pkg_a,
+                                   tmp_path):
+    nginx = nginx_factory()
+    hook, out = recorder(tmp_path)
+    w = watch_factory(nginx, args=FAST + [
+        "--alarm-repeat", "0", "--alarm-hook", str(hook),
+        "--after-publish", "echo purge refused >&2; exit 3"])
+    w.drop_file(pkg_a)
+    w.wait_event("published", file=pkg_a.path.name)
+    got = ph.wait_for(lambda: alarms_of(out, "hook_failing"), 15,
+                      "the hook_failing alarm")
+    ev = json.loads(got[0]["stdin"])
+    assert ev["event"] in ("hook", "hook_failed")
+    assert got[0]["env"]["PREP_CORTE_ID"] == pkg_a.id
+    assert nginx.get("/index.html").corte == pkg_a.iso
+
+
+def test_nginx_not_confirming_alarms(nginx_factory, watch_factory, pkg_a,
+                                     tmp_path):
+    nginx = nginx_factory()
+    hook, out = recorder(tmp_path)
+    w = watch_factory(nginx, args=FAST + ["--alarm-repeat", "0",
+                                          "--reload-timeout", "1",
+                                          "--alarm-hook", str(hook)])
+    nginx.quit()
+    w.drop_file(pkg_a)
+    w.wait_event("reload_failed", timeout=20)
+    got = ph.wait_for(lambda: alarms_of(out, "reload_unconfirmed"), 15,
+                      "the reload_unconfirmed alarm")
+    assert got[0]["env"]["PREP_ALARM_LEVEL"] in ("warning", "alert")
+
+
+def test_suspension_alarms(nginx_factory, watch_factory, pkg_a, tmp_path):
+    nginx = nginx_factory(publish=[pkg_a])
+    hook, out = recorder(tmp_path)
+    w = watch_factory(nginx, args=FAST + ["--alarm-repeat", "0",
+                                          "--alarm-hook", str(hook)])
+    w.drop_file(None, name="AVISO.html",
+                data="<html><body><p>Publicación suspendida por el "
+                     "Instituto.</p></body></html>".encode())
+    w.wait_event("suspend")
+    got = ph.wait_for(lambda: alarms_of(out, "suspended"), 15,
+                      "the suspended alarm")
+    assert json.loads(got[0]["stdin"])["event"] == "suspend"
+    assert nginx.get("/index.html").status == 503

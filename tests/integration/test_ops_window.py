@@ -41,6 +41,14 @@ def test_window_holds_a_corte_until_its_time(nginx_factory, watch_factory,
     assert nginx.current_name() is None
     r = nginx.get("/index.html")
     assert r.status == 503 and r.header("Retry-After")
+    # the placeholder says when publication begins (STORE/window.json)
+    assert json.loads((w.store / "window.json").read_text())[
+        "publish_from_unix"] == start
+    assert r.header("X-PREP-Publish-From") == iso(start)
+    page = r.body.decode()
+    assert ("comienza el <time datetime=\"%s\">%s a las %s (UTC+00:00)"
+            % (iso(start), iso(start)[:10], iso(start)[11:16])) in page
+    assert "<!--prep_publish_from-->" not in page
     assert time.time() < start, "the machine was too slow for this test"
     time.sleep(1.0)                  # rescans do not validate them again
     assert len(w.events("validated")) == 2
@@ -97,3 +105,80 @@ def test_election_day_at_20h_under_libfaketime(nginx_factory, watch_factory,
     assert ev["time"].startswith("2024-06-03T02:00:0"), ev["time"]
     assert ev["late_s"] < 1.0 and ev["live"] is True
     assert nginx.get("/index.html").corte == pkg_a.iso
+
+
+def test_placeholder_without_window_says_nothing_of_it(nginx_factory):
+    nginx = nginx_factory()
+    r = nginx.get("/index.html")
+    assert r.status == 503
+    assert r.header("X-PREP-Publish-From") is None
+    assert "comienza el" not in r.body.decode()
+
+
+def test_damaged_window_file_is_refused_and_logged(nginx_factory):
+    nginx = nginx_factory()
+    (nginx.store / "window.json").write_text(
+        '{"publish_from":"<script>","publish_from_unix":4102444800}')
+    nginx.allow_log(r"is not a valid publication window")
+    nginx.reload()
+    r = nginx.get("/index.html")
+    assert r.status == 503 and r.header("X-PREP-Publish-From") is None
+    assert "<script>" not in r.body.decode()
+    assert "is not a valid publication window" in nginx.log_text()
+
+
+KEEP_FUTURE = "2099-01-01T00:00:00+00:00"
+KEEP_PAST = "2000-01-01T00:00:00+00:00"
+
+
+def packages_in(store):
+    return sorted(p.name for p in (store / "packages").iterdir()
+                  if p.name.endswith(".tar.gz"))
+
+
+@pytest.mark.parametrize("until", [None, KEEP_FUTURE, KEEP_PAST])
+def test_keep_until_keeps_the_live_corte_and_its_predecessor(
+        nginx_factory, watch_factory, packages, until):
+    """--keep-packages 1 keeps one package; until --keep-until the
+    package of the corte before the live one stays too."""
+    a, b, c = packages.series(3)
+    nginx = nginx_factory()
+    args = FAST + ["--keep-packages", "1", "--keep-snapshots", "2"]
+    if until:
+        args += ["--keep-until", until]
+    w = watch_factory(nginx, args=args)
+    for pkg in (a, b, c):
+        w.drop_file(pkg)
+        w.wait_event("published", file=pkg.path.name)
+    # the package is archived, and retention runs, after "published"
+    want = [c.id] if until != KEEP_FUTURE else [b.id, c.id]
+    ph.wait_for(lambda: [x.split("-")[0] for x in packages_in(w.store)]
+                == want, 10, "retention to keep the packages of %s" % want)
+    assert len(w.events("published")) == 3
+
+
+def test_rollback_never_leaves_nothing_published(nginx_factory, pkg_a):
+    nginx = nginx_factory(publish=[pkg_a])
+    live = nginx.current_name()
+    p = ph.run_ingest(["rollback", "--store", str(nginx.store),
+                       "--control", str(nginx.control_sock),
+                       "--keep-until", KEEP_FUTURE], expect_ok=False)
+    assert p.returncode == 1
+    assert "must not leave nothing published before --keep-until" \
+        in p.stderr
+    assert nginx.current_name() == live
+    assert nginx.get("/index.html").corte == pkg_a.iso
+
+
+@pytest.mark.parametrize("until,alarm", [(KEEP_FUTURE, True),
+                                         (KEEP_PAST, False)])
+def test_status_alarms_on_no_watch_until_keep_until(nginx_factory, pkg_a,
+                                                    until, alarm):
+    nginx = nginx_factory(publish=[pkg_a])
+    p = ph.run_ingest(["status", "--store", str(nginx.store),
+                       "--control", str(nginx.control_sock),
+                       "--keep-until", until, "--json"], expect_ok=False)
+    st = json.loads(p.stdout)
+    kinds = [a["kind"] for a in st["alarms"]]
+    assert ("watch_not_running" in kinds) is alarm, st["alarms"]
+    assert st["keep_until"] == until

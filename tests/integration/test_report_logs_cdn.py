@@ -156,3 +156,61 @@ def test_cdn_view_and_origin_view(nginx_factory, pkg_a):
     assert origin["visitor_days"] < cdn["visitor_days"]
     share = s["cache_origin"] / len(sent)
     assert 0 < share < 0.5
+
+
+REPORT = BUILD / "asan" / "prep-report"
+
+
+@pytest.mark.needs_module
+def test_report_takes_traffic_from_the_cdn_log(nginx_factory, pkg_a,
+                                               tmp_path):
+    """prep-report --stats (the origin) --log (the CDN): the traffic
+    figures are the CDN's, the origin's hits are the misses, and the
+    document says where each comes from."""
+    inst = nginx_factory(
+        publish=[pkg_a], conf_text=conf_text(),
+        http_extra="prep_stats_zone stats 4m;\n"
+                   "prep_stats_session_timeout 2s;",
+        server_extra="location = /status {\n    prep_status;\n}\n")
+    sock = inst.prefix / "cdn.sock"
+    ph.wait_for(sock.exists, 5, "the CDN socket")
+    # the harness's readiness probes are origin hits too
+    before = inst.get("/status").json()["totals"]["hits"]
+    paths = sorted(pkg_a.listing)[:12]
+    for v in range(10):
+        for path in paths:
+            conn = ph.UnixHTTPConnection(str(sock))
+            resp = ph.http_request(conn, "GET", path, {
+                "X-Client-IP": "198.51.100.%d" % (v + 1),
+                "User-Agent": lt.BROWSERS[v % len(lt.BROWSERS)]})
+            conn.close()
+            assert resp.status == 200
+    cdn_log = inst.prefix / "cdn.log"
+    ph.wait_for(lambda: cdn_log.exists() and
+                len(cdn_log.read_text().splitlines()) == 10 * len(paths),
+                5, "the CDN's log lines")
+    r = inst.get("/status?format=state")
+    assert r.status == 200
+    state = tmp_path / "origin.state"
+    state.write_bytes(r.body)
+
+    out = tmp_path / "out"
+    if not REPORT.exists():
+        pytest.fail("%s is missing: make asan" % REPORT, pytrace=False)
+    p = subprocess.run([str(REPORT), "--stats", str(state),
+                        "--log", "nginx:%s" % cdn_log, "--out", str(out)],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    doc = json.loads((out / "memoria-tecnica.json").read_text())
+    s = doc["summary"]
+    assert "CDN" in doc["sources"]["traffic"]
+    assert str(cdn_log) in doc["sources"]["traffic_inputs"] or \
+        cdn_log.name in doc["sources"]["traffic_inputs"]
+    assert s["hits"] == 10 * len(paths)
+    # every path once from the origin, the rest from the cache
+    assert s["origin_hits"] == before + len(paths), s
+    assert s["cache_hit_ratio"] == pytest.approx(
+        (10 * len(paths) - len(paths)) / (10 * len(paths)))
+    assert s["visitors"] == 10
+    html = (out / "memoria-tecnica.html").read_text()
+    assert "registros de acceso de la CDN" in html

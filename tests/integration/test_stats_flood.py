@@ -96,7 +96,7 @@ def wrk(inst, stats, tmp_path, mode, total, threads=2, conns=8):
 
 
 def test_visitor_flood_stays_in_the_zone(stats_nginx, stats, tmp_path):
-    inst = stats_nginx(zone="1m paths=256", state=None, timeout="30m")
+    inst = stats_nginx(zone="3m paths=256", state=None, timeout="30m")
     base = stats.wait_hits(inst, stats.probes)
     capacity = base["zone"]["sessions_capacity"]
     assert capacity < FLOOD / 10
@@ -114,7 +114,7 @@ def test_visitor_flood_stays_in_the_zone(stats_nginx, stats, tmp_path):
     assert stats.row(s, INDEX)["hits"] == flood_hits
 
     # bounded: the table is full, the oldest were evicted, none was lost
-    assert z["size"] == 1024 * 1024
+    assert z["size"] == 3 * 1024 * 1024
     assert z["used"] + z["free"] == z["size"]
     assert z["sessions_capacity"] == capacity
     assert ses["live"] == z["sessions_live"] == capacity
@@ -162,7 +162,7 @@ def test_full_path_table_counts_in_other(stats_nginx, stats, pkg_a):
     """A corte with more paths than rows: the paths without a row are
     counted in "other" and as unlisted hits; the table stays at its
     size."""
-    inst = stats_nginx(zone="1m paths=16", state=None)
+    inst = stats_nginx(zone="3m paths=16", state=None)
     inst.allow_log(r"\[warn\] .*paths of corte .* have no row left")
     s = stats.wait(inst, lambda s: s["zone"]["paths"] == 16,
                    "the rows to fill up")

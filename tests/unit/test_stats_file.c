@@ -206,6 +206,52 @@ test_round_trip(void **state)
 }
 
 
+/* the keys stay home: without them, no salts section at all */
+static void
+test_no_salts_section(void **state)
+{
+    int                   salts;
+    char                  err[256];
+    size_t                len;
+    uint8_t              *buf;
+    prep_stats_t         *a;
+    prep_state_reader_t   r;
+    prep_state_section_t  s;
+
+    (void) state;
+
+    a = make_model(7, 0, 1);
+    memset(a->salts, 0, sizeof(a->salts));
+    buf = encode(a, &len);
+
+    assert_int_equal(prep_state_open(&r, buf, len, err, sizeof(err)),
+                     PREP_STATE_OK);
+
+    salts = 0;
+
+    while (prep_state_next(&r, &s)) {
+        salts += (s.type == PREP_STATS_SEC_SALTS);
+    }
+
+    assert_int_equal(salts, 0);
+    free(buf);
+
+    a->salts[1].day = 19877;
+    buf = encode(a, &len);
+    assert_int_equal(prep_state_open(&r, buf, len, err, sizeof(err)),
+                     PREP_STATE_OK);
+
+    while (prep_state_next(&r, &s)) {
+        salts += (s.type == PREP_STATS_SEC_SALTS);
+    }
+
+    assert_int_equal(salts, 1);
+
+    free(buf);
+    prep_stats_free(a);
+}
+
+
 /* the sections of version 1, as ngx_http_prep_stats_state.c wrote them */
 static void
 test_read_v1(void **state)
@@ -593,6 +639,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_read_v1),
+        cmocka_unit_test(test_no_salts_section),
         cmocka_unit_test(test_truncated),
         cmocka_unit_test(test_corrupt_sections),
         cmocka_unit_test(test_merge),
