@@ -173,14 +173,18 @@ rpt_events_add(rpt_t *r, const char *path, char *err, size_t errlen)
 }
 
 
+/* 0, or -1 when absent, not a string or too long (buf is then "") */
 int
 rpt_event_str(const rpt_event_t *e, const char *field, char *buf,
     size_t size)
 {
-    buf[0] = '\0';
-    /* ingest_json_get_string() returns the length: 0 here means found */
-    return ingest_json_get_string(e->json, e->len, field, buf, size) < 0
-           ? -1 : 0;
+    /* ingest_json_get_string() returns the length, not 0 */
+    if (ingest_json_get_string(e->json, e->len, field, buf, size) < 0) {
+        buf[0] = '\0';
+        return -1;
+    }
+
+    return 0;
 }
 
 

@@ -120,14 +120,24 @@ rpt_origin_periods(rpt_t *r, rpt_series_t *into,
     size_t                      i;
     const uint8_t              *regs;
     unsigned                    p;
-    rpt_period_t               *rp;
+    rpt_period_t               *rp, *hp;
     const prep_stats_period_t  *sp;
 
     for (i = 0; i < n; i++) {
         sp = &ring[i];
 
-        if (sp->id == 0
-            || (sp->hits == 0 && sp->bot_hits == 0 && sp->visitors == 0))
+        if (sp->id == 0) {
+            continue;
+        }
+
+        /*
+         * An hour's registers may come with no counts: the module keeps
+         * the hours' counts in its buckets (they reach as far back as
+         * the hours), so hours are counted from the buckets below.
+         */
+        if (sp->hits == 0 && sp->bot_hits == 0 && sp->visitors == 0
+            && !(kind == PREP_STATS_RING_HOURS
+                 && st->hll_hour[sp->id % PREP_STATS_HOURS].tag == sp->id))
         {
             continue;
         }
@@ -137,12 +147,27 @@ rpt_origin_periods(rpt_t *r, rpt_series_t *into,
             continue;
         }
 
-        rp->hits += sp->hits;
-        rp->pages += sp->pages;
-        rp->bytes += sp->bytes;
-        rp->visits += sp->visits;
-        rp->bot_hits += sp->bot_hits;
-        rp->bot_bytes += sp->bot_bytes;
+        if (kind != PREP_STATS_RING_HOURS) {
+            rp->hits += sp->hits;
+            rp->pages += sp->pages;
+            rp->bytes += sp->bytes;
+            rp->visits += sp->visits;
+            rp->bot_hits += sp->bot_hits;
+            rp->bot_bytes += sp->bot_bytes;
+        }
+
+        if (kind == PREP_STATS_RING_BUCKETS) {
+            hp = rpt_series_at(&r->hours, (int64_t) sp->id * step);
+
+            if (hp != NULL) {
+                hp->hits += sp->hits;
+                hp->pages += sp->pages;
+                hp->bytes += sp->bytes;
+                hp->visits += sp->visits;
+                hp->bot_hits += sp->bot_hits;
+                hp->bot_bytes += sp->bot_bytes;
+            }
+        }
 
         regs = NULL;
         p = 0;

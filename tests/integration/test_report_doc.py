@@ -96,9 +96,7 @@ def run(origin, out, *extra):
          str(origin / "difusor.json"), "--notes", str(origin / "notas.txt"),
          "--out", str(out)] + list(extra),
         capture_output=True, text=True, timeout=300,
-        # prep-report still leaks its model at exit (the report branch's
-        # WIP); the address and UB checks stay on
-        env=dict(os.environ, ASAN_OPTIONS="detect_leaks=0"))
+        env=dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=0"))
     assert "Sanitizer" not in p.stderr and "runtime error" not in p.stderr
     return p
 
