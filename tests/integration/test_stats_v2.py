@@ -80,9 +80,12 @@ def visitors(inst, ids):
 
 
 def close(estimate, exact):
-    """Within the HyperLogLog error: small sets are counted linearly,
-    nearly exactly; 3% is well over three standard errors of p=12."""
-    return abs(estimate - exact) <= max(3, 0.03 * exact)
+    """Within the HyperLogLog error.  These sets (a few hundred) are
+    counted linearly; for 250 in p=12's 4096 registers its standard
+    error is about 1.1% (the salt is random, so every run draws anew):
+    5% is over four of them, 3% was not enough (one run in a few
+    hundred missed it)."""
+    return abs(estimate - exact) <= max(3, 0.05 * exact)
 
 
 def by_id(rows):
