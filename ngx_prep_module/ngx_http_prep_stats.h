@@ -256,12 +256,22 @@ typedef struct {
 } ngx_http_prep_stats_sh_t;
 
 
+/* prep_stats_visitor_key: the secret's size, in bytes */
+#define NGX_HTTP_PREP_STATS_KEY_MIN   16
+#define NGX_HTTP_PREP_STATS_KEY_MAX   1024
+
+
 typedef struct {
     ngx_http_prep_stats_sh_t     *sh;
     ngx_slab_pool_t              *shpool;
     ngx_shm_zone_t               *shm_zone;
     ngx_uint_t                    paths_max;
     ngx_str_t                     state;           /* NUL terminated */
+
+    /* prep_stats_visitor_key: the daily keys derived from one secret */
+    ngx_uint_t                    keyed;
+    u_char                        key[16];
+    uint64_t                      key_id;          /* 0: random keys */
 } ngx_http_prep_stats_zone_t;
 
 
@@ -298,6 +308,9 @@ typedef struct {
                                                       the cycle's pool */
     ngx_flag_t                    bots_replace;
     ngx_flag_t                    status;          /* a prep_status used */
+    ngx_uint_t                    keyed;           /* visitor key read */
+    u_char                        key[16];
+    uint64_t                      key_id;
 } ngx_http_prep_stats_main_conf_t;
 
 

@@ -248,6 +248,9 @@ ngx_http_prep_stats_encode(ngx_http_prep_stats_zone_t *z, ngx_pool_t *pool,
         return NULL;
     }
 
+    /* origins of one key merge their visitors exactly (prep-report) */
+    st->key_id = z->key_id;
+
     size = prep_stats_encoded_size(st);
 
     buf = ngx_palloc(pool, size);

@@ -19,6 +19,7 @@
  *                                                under the prefix)
  *     prep_stats_bots FILE [replace];            http (built-in list)
  *     prep_stats_state_interval TIME;            http (10s)
+ *     prep_stats_visitor_key FILE;               http (a random key a day)
  *     prep_status;                               location
  */
 
@@ -73,6 +74,8 @@ static ngx_int_t ngx_http_prep_stats_bots_list(ngx_conf_t *cf,
 static void ngx_http_prep_stats_bots_free(void *data);
 static char *ngx_http_prep_stats_state(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_prep_stats_visitor_key(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static char *ngx_http_prep_status(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_http_prep_stats_init_process(ngx_cycle_t *cycle);
@@ -144,6 +147,13 @@ static ngx_command_t  ngx_http_prep_stats_commands[] = {
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_prep_stats_main_conf_t, state_interval),
       &ngx_http_prep_stats_interval_bounds },
+
+    { ngx_string("prep_stats_visitor_key"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_prep_stats_visitor_key,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
 
     { ngx_string("prep_status"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
@@ -281,9 +291,19 @@ ngx_http_prep_stats_init_main_conf(ngx_conf_t *cf, void *conf)
         }
     }
 
+    if (mcf->keyed && mcf->shm_zone == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"prep_stats_visitor_key\" needs "
+                           "\"prep_stats_zone\"");
+        return NGX_CONF_ERROR;
+    }
+
     if (mcf->shm_zone) {
         z = mcf->shm_zone->data;
         z->state = mcf->state;
+        z->keyed = mcf->keyed;
+        ngx_memcpy(z->key, mcf->key, sizeof(z->key));
+        z->key_id = mcf->key_id;
     }
 
     return NGX_CONF_OK;
@@ -1059,4 +1079,110 @@ ngx_http_prep_stats_register_paths(void)
                       "(paths=%ui): their hits are counted in \"other\"",
                       missing, &s->corte_id, w->zone->paths_max);
     }
+}
+
+
+/*
+ * prep_stats_visitor_key FILE: origins behind one CDN that read the same
+ * secret hash a visitor alike, so that prep-report merges their
+ * HyperLogLog sets into a true union instead of an upper bound.  The
+ * day's key is SipHash-2-4 of the day under a key derived from the
+ * secret; the secret itself is not kept.  The file is read once, at
+ * configuration time, before nginx drops its privileges, so it can be
+ * root's alone (and should be: who has it can link a visitor's days).
+ */
+
+static char *
+ngx_http_prep_stats_visitor_key(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_prep_stats_main_conf_t *mcf = conf;
+
+    size_t           len;
+    ssize_t          n;
+    uint64_t         h[2];
+    ngx_fd_t         fd;
+    ngx_str_t       *value, path;
+    ngx_file_info_t  fi;
+    u_char           secret[NGX_HTTP_PREP_STATS_KEY_MAX + 1];
+
+    static const uint8_t  derive[2][16] = {
+        "ngx_prep key 0/2", "ngx_prep key 1/2"
+    };
+
+    if (mcf->keyed) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    path = value[1];
+
+    if (ngx_conf_full_name(cf->cycle, &path, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    fd = ngx_open_file(path.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_open_file_n " \"%s\" failed", path.data);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_fd_info_n " \"%s\" failed", path.data);
+        (void) ngx_close_file(fd);
+        return NGX_CONF_ERROR;
+    }
+
+    n = ngx_read_fd(fd, secret, sizeof(secret));
+    (void) ngx_close_file(fd);
+
+    if (n < 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_read_fd_n " \"%s\" failed", path.data);
+        return NGX_CONF_ERROR;
+    }
+
+    len = (size_t) n;
+
+    /* a trailing newline is the editor's, not the secret's */
+    while (len > 0 && (secret[len - 1] == '\n' || secret[len - 1] == '\r'
+                       || secret[len - 1] == ' ' || secret[len - 1] == '\t'))
+    {
+        len--;
+    }
+
+    if (len < NGX_HTTP_PREP_STATS_KEY_MIN
+        || (size_t) n > NGX_HTTP_PREP_STATS_KEY_MAX)
+    {
+        ngx_explicit_memzero(secret, sizeof(secret));
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "prep_stats_visitor_key \"%s\" must hold a secret "
+                           "of %d to %d bytes (e.g. \"openssl rand -hex 32\"),"
+                           " the same file on every origin", path.data,
+                           NGX_HTTP_PREP_STATS_KEY_MIN,
+                           NGX_HTTP_PREP_STATS_KEY_MAX);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_file_access(&fi) & 0044) {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "prep_stats_visitor_key \"%s\" can be read by "
+                           "others than its owner (mode %04uo): chmod 600 "
+                           "it", path.data, (ngx_uint_t) ngx_file_access(&fi));
+    }
+
+    h[0] = prep_siphash24(derive[0], secret, len);
+    h[1] = prep_siphash24(derive[1], secret, len);
+    ngx_explicit_memzero(secret, sizeof(secret));
+
+    ngx_memcpy(mcf->key, h, sizeof(mcf->key));
+    ngx_explicit_memzero(h, sizeof(h));
+
+    /* names the key in the state file; never 0, which means "random" */
+    mcf->key_id = prep_siphash24(mcf->key, "key id", 6) | 1;
+    mcf->keyed = 1;
+
+    return NGX_CONF_OK;
 }

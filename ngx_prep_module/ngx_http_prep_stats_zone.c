@@ -810,7 +810,10 @@ ngx_http_prep_stats_live(ngx_http_prep_stats_sh_t *sh)
 /*
  * The key of the visitor hash for a local day, drawn at random the first
  * time the day is seen.  Two slots alternate, so the key of the day
- * before stays intact while the new one is written.
+ * before stays intact while the new one is written.  With
+ * prep_stats_visitor_key it is derived from the secret instead, the same
+ * on every origin, and kept per worker (the zone's slots, perhaps
+ * restored from a random day, are not used).
  */
 
 u_char *
@@ -818,7 +821,24 @@ ngx_http_prep_stats_salt(ngx_http_prep_stats_zone_t *z,
     ngx_atomic_uint_t day)
 {
     u_char                 key[16];
+    uint64_t               d, h[2];
     ngx_http_prep_salt_t  *s;
+
+    static ngx_atomic_uint_t  keyed_day;
+    static u_char             keyed[16];
+
+    if (z->keyed) {
+        if (keyed_day != day) {
+            d = (uint64_t) day;
+            h[0] = prep_siphash24(z->key, &d, sizeof(d));
+            d = ~d;
+            h[1] = prep_siphash24(z->key, &d, sizeof(d));
+            ngx_memcpy(keyed, h, sizeof(keyed));
+            keyed_day = day;
+        }
+
+        return keyed;
+    }
 
     s = &z->sh->salts[day & 1];
 
