@@ -33,8 +33,25 @@ typedef struct {
 } ngx_http_prep_suspension_file_t;
 
 
+/* STORE/window.json's fields, filled by its member handler */
+typedef struct {
+    time_t                     *from;
+    ngx_str_t                  *text;
+} ngx_http_prep_window_file_t;
+
+
+typedef ngx_int_t (*ngx_http_prep_json_member_pt)(void *data,
+    ngx_str_t *key, ngx_str_t *value, ngx_uint_t string);
+
+
 static ngx_int_t ngx_http_prep_suspension_parse(u_char *p, u_char *last,
     ngx_http_prep_suspension_file_t *f);
+static ngx_int_t ngx_http_prep_suspension_member(void *data, ngx_str_t *key,
+    ngx_str_t *v, ngx_uint_t string);
+static ngx_int_t ngx_http_prep_json_flat(u_char *p, u_char *last,
+    ngx_http_prep_json_member_pt member, void *data);
+static ngx_int_t ngx_http_prep_window_member(void *data, ngx_str_t *key,
+    ngx_str_t *v, ngx_uint_t string);
 static u_char *ngx_http_prep_json_skip_ws(u_char *p, u_char *last);
 static u_char *ngx_http_prep_json_string(u_char *p, u_char *last,
     ngx_str_t *s);
@@ -187,10 +204,71 @@ static ngx_int_t
 ngx_http_prep_suspension_parse(u_char *p, u_char *last,
     ngx_http_prep_suspension_file_t *f)
 {
-    u_char     *v;
-    ngx_str_t   key, str;
-
     f->suspended = -1;
+
+    return ngx_http_prep_json_flat(p, last, ngx_http_prep_suspension_member,
+                                   f);
+}
+
+
+static ngx_int_t
+ngx_http_prep_suspension_member(void *data, ngx_str_t *key, ngx_str_t *v,
+    ngx_uint_t string)
+{
+    ngx_http_prep_suspension_file_t  *f = data;
+
+    if (string) {
+        if (key->len == 6 && ngx_strncmp(key->data, "reason", 6) == 0) {
+            f->reason = *v;
+
+        } else if (key->len == 13
+                   && ngx_strncmp(key->data, "notice_sha256", 13) == 0)
+        {
+            f->sha256 = *v;
+        }
+
+        return NGX_OK;
+    }
+
+    if (key->len == 9 && ngx_strncmp(key->data, "suspended", 9) == 0) {
+        if (v->len == 4 && ngx_strncmp(v->data, "true", 4) == 0) {
+            f->suspended = 1;
+
+        } else if (v->len == 5 && ngx_strncmp(v->data, "false", 5) == 0) {
+            f->suspended = 0;
+
+        } else {
+            return NGX_ERROR;
+        }
+
+    } else if (key->len == 10
+               && ngx_strncmp(key->data, "since_unix", 10) == 0)
+    {
+        f->since = ngx_atotm(v->data, v->len);
+
+        if (f->since == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * A flat JSON object, as prep-ingest writes its small state files:
+ * member() gets every key with its string's contents (left escaped) or
+ * its bare token (number, true, false, null).  Nested values are never
+ * written, so never accepted.
+ */
+
+static ngx_int_t
+ngx_http_prep_json_flat(u_char *p, u_char *last,
+    ngx_http_prep_json_member_pt member, void *data)
+{
+    u_char     *v;
+    ngx_str_t   key, value;
+    ngx_uint_t  string;
 
     p = ngx_http_prep_json_skip_ws(p, last);
 
@@ -223,19 +301,12 @@ ngx_http_prep_suspension_parse(u_char *p, u_char *last,
             return NGX_ERROR;
         }
 
-        if (*p == '"') {
-            p = ngx_http_prep_json_string(p, last, &str);
+        string = (*p == '"');
+
+        if (string) {
+            p = ngx_http_prep_json_string(p, last, &value);
             if (p == NULL) {
                 return NGX_ERROR;
-            }
-
-            if (key.len == 6 && ngx_strncmp(key.data, "reason", 6) == 0) {
-                f->reason = str;
-
-            } else if (key.len == 13
-                       && ngx_strncmp(key.data, "notice_sha256", 13) == 0)
-            {
-                f->sha256 = str;
             }
 
         } else {
@@ -251,26 +322,12 @@ ngx_http_prep_suspension_parse(u_char *p, u_char *last,
                 p++;
             }
 
-            if (key.len == 9 && ngx_strncmp(key.data, "suspended", 9) == 0) {
-                if (p - v == 4 && ngx_strncmp(v, "true", 4) == 0) {
-                    f->suspended = 1;
+            value.data = v;
+            value.len = p - v;
+        }
 
-                } else if (p - v == 5 && ngx_strncmp(v, "false", 5) == 0) {
-                    f->suspended = 0;
-
-                } else {
-                    return NGX_ERROR;
-                }
-
-            } else if (key.len == 10
-                       && ngx_strncmp(key.data, "since_unix", 10) == 0)
-            {
-                f->since = ngx_atotm(v, p - v);
-
-                if (f->since == NGX_ERROR) {
-                    return NGX_ERROR;
-                }
-            }
+        if (member(data, &key, &value, string) != NGX_OK) {
+            return NGX_ERROR;
         }
 
         p = ngx_http_prep_json_skip_ws(p, last);
@@ -645,83 +702,43 @@ static ngx_int_t
 ngx_http_prep_window_parse(u_char *p, u_char *last, time_t *from,
     ngx_str_t *text)
 {
-    u_char     *v;
-    ngx_str_t   key, str;
+    ngx_http_prep_window_file_t  f;
 
-    p = ngx_http_prep_json_skip_ws(p, last);
+    f.from = from;
+    f.text = text;
 
-    if (p == last || *p++ != '{') {
-        return NGX_ERROR;
+    return ngx_http_prep_json_flat(p, last, ngx_http_prep_window_member, &f);
+}
+
+
+static ngx_int_t
+ngx_http_prep_window_member(void *data, ngx_str_t *key, ngx_str_t *v,
+    ngx_uint_t string)
+{
+    ngx_http_prep_window_file_t  *f = data;
+
+    if (string) {
+        if (key->len == 12
+            && ngx_strncmp(key->data, "publish_from", 12) == 0)
+        {
+            *f->text = *v;
+        }
+
+        return NGX_OK;
     }
 
-    for ( ;; ) {
-        p = ngx_http_prep_json_skip_ws(p, last);
+    if (key->len == 17
+        && ngx_strncmp(key->data, "publish_from_unix", 17) == 0
+        && !(v->len == 4 && ngx_strncmp(v->data, "null", 4) == 0))
+    {
+        *f->from = ngx_atotm(v->data, v->len);
 
-        if (p < last && *p == '}') {
-            p = ngx_http_prep_json_skip_ws(p + 1, last);
-            return (p == last) ? NGX_OK : NGX_ERROR;
-        }
-
-        p = ngx_http_prep_json_string(p, last, &key);
-        if (p == NULL) {
+        if (*f->from == NGX_ERROR || *f->from == 0) {
             return NGX_ERROR;
-        }
-
-        p = ngx_http_prep_json_skip_ws(p, last);
-
-        if (p == last || *p++ != ':') {
-            return NGX_ERROR;
-        }
-
-        p = ngx_http_prep_json_skip_ws(p, last);
-
-        if (p == last) {
-            return NGX_ERROR;
-        }
-
-        if (*p == '"') {
-            p = ngx_http_prep_json_string(p, last, &str);
-            if (p == NULL) {
-                return NGX_ERROR;
-            }
-
-            if (key.len == 12
-                && ngx_strncmp(key.data, "publish_from", 12) == 0)
-            {
-                *text = str;
-            }
-
-        } else {
-            v = p;
-
-            while (p < last && *p != ',' && *p != '}'
-                   && *p != ' ' && *p != '\n' && *p != '\r' && *p != '\t')
-            {
-                if (*p == '{' || *p == '[' || *p == '"') {
-                    return NGX_ERROR;
-                }
-
-                p++;
-            }
-
-            if (key.len == 17
-                && ngx_strncmp(key.data, "publish_from_unix", 17) == 0
-                && !(p - v == 4 && ngx_strncmp(v, "null", 4) == 0))
-            {
-                *from = ngx_atotm(v, p - v);
-
-                if (*from == NGX_ERROR || *from == 0) {
-                    return NGX_ERROR;
-                }
-            }
-        }
-
-        p = ngx_http_prep_json_skip_ws(p, last);
-
-        if (p < last && *p == ',') {
-            p++;
         }
     }
+
+    return NGX_OK;
 }
 
 
