@@ -116,7 +116,8 @@ deps:
 # The module is built by nginx's own build, against a symlink copy of the
 # nginx tree so nothing is written into /usr/share/nginx/src.  CFLAGS and
 # MAKEFLAGS are kept away from nginx: its configure drops -Werror when
-# CFLAGS is set.  Debian's conf_flags give a binary compatible module.
+# CFLAGS is set.  Debian's conf_flags give a binary compatible module,
+# dpkg-buildflags' CFLAGS and CPPFLAGS (_FORTIFY_SOURCE) a hardened one.
 $(MOD_DIR)/configured: config
 	rm -rf $(MOD_DIR) && mkdir -p $(MOD_DIR)
 	cp -rs $(abspath $(NGINX_SRC)) $(MOD_DIR)/src
@@ -125,6 +126,7 @@ $(MOD_DIR)/configured: config
 	    if [ -f conf_flags ]; then . ./conf_flags; \
 	    else NGX_CONF_FLAGS=(--with-compat); fi; \
 	    opt="$$(dpkg-buildflags --get CFLAGS 2>/dev/null || echo -O2 -g)"; \
+	    opt="$$opt $$(dpkg-buildflags --get CPPFLAGS 2>/dev/null || true)"; \
 	    opt="$$opt $(MODULE_CC_OPT)"; \
 	    ld="$$(dpkg-buildflags --get LDFLAGS 2>/dev/null || true)"; \
 	    ./configure --with-cc-opt="$$opt -fPIC" --with-ld-opt="$$ld -fPIC" \
