@@ -103,7 +103,10 @@ rpt_window(rpt_t *r)
     int64_t  day, from, to;
     int      i;
 
-    if (!r->opts->have_tz) {
+    if (r->opts->have_tz) {
+        r->tz = r->opts->tz;
+
+    } else {
         r->tz = r->ncortes ? r->cortes[0].corte_off : r->days_gmtoff;
     }
 

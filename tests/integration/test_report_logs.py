@@ -342,3 +342,89 @@ def test_awstats_cross_check(tmp_path):
     v_ours = sum(v[2] for v in ours.values())
     v_theirs = sum(v[2] for v in theirs.values())
     assert abs(v_ours - v_theirs) <= 0.02 * v_theirs, (v_ours, v_theirs)
+
+
+REPORT = BUILD / "asan" / "prep-report"
+ANNEXES = ("visitas_por_dia.csv", "visitas_por_hora.csv", "paginas.csv",
+           "permanencia.csv")
+
+
+def report(out, *args):
+    if not REPORT.exists():
+        pytest.fail("%s is missing: make asan" % REPORT, pytrace=False)
+    p = subprocess.run([str(REPORT), "--tz", "-06:00", "--out", str(out)]
+                       + [str(a) for a in args],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert "Sanitizer" not in p.stderr and "runtime error" not in p.stderr
+    return json.loads((out / "memoria-tecnica.json").read_text())
+
+
+def test_three_formats_same_memoria_tecnica(traffic, logs, tmp_path):
+    """The same traffic through prep-report itself, as an nginx log, as
+    shuffled CloudFront files and as Cloudflare NDJSON: one document,
+    figure for figure and annex for annex, equal to the independent
+    count, each naming its source."""
+    import datetime
+
+    e = lt.expected(traffic)
+    inputs = {
+        "nginx": "nginx:%s" % (logs / "access.log"),
+        "cloudfront": "cloudfront:%s" % (logs / "cf"),
+        "cloudflare": "cloudflare:%s" % (logs / "cloudflare.ndjson.gz"),
+    }
+    docs = {name: report(tmp_path / name, "--log", src)
+            for name, src in inputs.items()}
+
+    def day_name(d):
+        return (datetime.date(1970, 1, 1)
+                + datetime.timedelta(days=d)).isoformat()
+
+    for name, doc in docs.items():
+        s = doc["summary"]
+        assert doc["period"]["utc_offset_minutes"] == lt.GMTOFF_MIN, name
+        assert doc["warnings"] == [], (name, doc["warnings"])
+        for k in ("hits", "pages", "bytes", "bot_hits", "bot_bytes",
+                  "visits", "session_ms"):
+            assert s[k] == e[k], (name, k)
+        assert [b["visits"] for b in doc["histogram"]] == e["histogram"]
+        assert {p["path"]: [p["hits"], p["pages"], p["bytes"]]
+                for p in doc["paths"]} == e["rows"], name
+        days = {d["start"]: d for d in doc["days"] if d["hits"]}
+        assert sorted(days) == sorted(day_name(d) for d in e["days"])
+        for d, want in e["days"].items():
+            got = days[day_name(d)]
+            for k in ("hits", "pages", "bytes", "visits", "bot_hits"):
+                assert got[k] == want[k], (name, d, k)
+            assert abs(got["visitors"] - e["day_visitors"][d]) \
+                <= max(2, 0.02 * e["day_visitors"][d]), (name, d)
+        assert sum(h["hits"] for h in doc["hours"]) == e["hits"], name
+        assert abs(s["visitor_days_sum"] - e["visitor_days"]) \
+            <= max(2, 0.02 * e["visitor_days"]), name
+        assert doc["sources"]["traffic_inputs"] == inputs[name]
+        assert [i["input"] for i in doc["inputs"]] and all(
+            len(i["sha256"]) == 64 for i in doc["inputs"]), name
+
+    # one document: every figure and annex the same, bar the sources
+    def figures(doc):
+        return {k: doc[k] for k in ("period", "days", "hours", "histogram",
+                                    "paths")} | {
+            "summary": {k: v for k, v in doc["summary"].items()
+                        if k not in ("cache_hit_ratio",
+                                     "origin_share_percent")}}
+    f = {name: figures(doc) for name, doc in docs.items()}
+    assert f["nginx"] == f["cloudfront"] == f["cloudflare"]
+    for annex in ANNEXES:
+        text = {name: (tmp_path / name / annex).read_text()
+                for name in docs}
+        assert text["nginx"] == text["cloudfront"] == text["cloudflare"], \
+            annex
+
+    # the CDN's logs know the cache; the web server's does not
+    cached = e["cache_hits"] / (e["cache_hits"] + e["cache_origin"])
+    assert docs["nginx"]["summary"]["cache_hit_ratio"] is None
+    assert "sin datos de caché" in docs["nginx"]["sources"]["traffic"]
+    for name in ("cloudfront", "cloudflare"):
+        assert docs[name]["summary"]["cache_hit_ratio"] == \
+            pytest.approx(cached, abs=1e-4), name
+        assert "CDN" in docs[name]["sources"]["traffic"], name
