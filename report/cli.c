@@ -19,6 +19,9 @@ enum {
     OPT_EVENTS,
     OPT_LOG,
     OPT_JSON_FIELDS,
+    OPT_SNAPSHOT,
+    OPT_BOTS,
+    OPT_BOTS_REPLACE,
     OPT_FROM,
     OPT_TO,
     OPT_TZ,
@@ -40,6 +43,9 @@ static const struct option  rpt_long_options[] = {
     { "events",           required_argument, NULL, OPT_EVENTS },
     { "log",              required_argument, NULL, OPT_LOG },
     { "json-fields",      required_argument, NULL, OPT_JSON_FIELDS },
+    { "snapshot",         required_argument, NULL, OPT_SNAPSHOT },
+    { "bots",             required_argument, NULL, OPT_BOTS },
+    { "bots-replace",     no_argument,       NULL, OPT_BOTS_REPLACE },
     { "from",             required_argument, NULL, OPT_FROM },
     { "to",               required_argument, NULL, OPT_TO },
     { "tz",               required_argument, NULL, OPT_TZ },
@@ -83,6 +89,13 @@ rpt_cli_usage(void)
 "                     origins still give availability, cortes and incidents.\n"
 "  --json-fields MAP  the field map of json logs: time=...,ip=...,ua=...,\n"
 "                     uri=...,status=...,bytes=...\n"
+"  --snapshot FILE    a corte's snapshot (STORE/current): the content type\n"
+"                     of a path whose log line has none, so pages count\n"
+"                     as the module counts them (else by extension).\n"
+"  --bots FILE        more bot User-Agent tokens, one per line, for logs:\n"
+"                     the file the origins' prep_stats_bots names.\n"
+"  --bots-replace     FILE replaces the built-in list instead (as\n"
+"                     prep_stats_bots FILE replace).\n"
 "  --difusor FILE     the difusor's data as in the call's registration form,\n"
 "                     a JSON object: nombre, sitio, contacto_legal,\n"
 "                     contacto_tecnico (each an object or a string).\n"
@@ -185,6 +198,18 @@ rpt_cli_parse(rpt_opts_t *o, int argc, char **argv)
             o->json_fields = optarg;
             break;
 
+        case OPT_SNAPSHOT:
+            o->snapshot = optarg;
+            break;
+
+        case OPT_BOTS:
+            o->bots = optarg;
+            break;
+
+        case OPT_BOTS_REPLACE:
+            o->bots_replace = 1;
+            break;
+
         case OPT_FROM:
             if (rpt_cli_time("--from", optarg, &o->from) != 0) {
                 return 2;
@@ -285,6 +310,18 @@ rpt_cli_parse(rpt_opts_t *o, int argc, char **argv)
     if (o->nstats == 0 && o->nlogs == 0) {
         fprintf(stderr, "prep-report: no --stats (or --log) given: nothing "
                 "to report (see --help)\n");
+        return 2;
+    }
+
+    if ((o->snapshot || o->bots) && o->nlogs == 0) {
+        fprintf(stderr, "prep-report: --%s is for --log: the origins' "
+                "statistics are counted by the module's own rules\n",
+                o->snapshot ? "snapshot" : "bots");
+        return 2;
+    }
+
+    if (o->bots_replace && o->bots == NULL) {
+        fprintf(stderr, "prep-report: --bots-replace needs --bots FILE\n");
         return 2;
     }
 

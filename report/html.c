@@ -859,6 +859,8 @@ rpt_h_method(rpt_buf_t *b, rpt_t *r)
                        s->kind == RPT_SRC_STATE ? "estado (archivo)"
                        : s->kind == RPT_SRC_URL ? "estado (URL)"
                        : s->kind == RPT_SRC_LOG ? "registro de acceso"
+                       : s->kind == RPT_SRC_FILE ? "auxiliar de los "
+                                                  "registros"
                        : "texto / eventos");
         rpt_h_num(b, s->size);
         rpt_buf_printf(b, "</td><td><code>%s</code></td></tr>\n", s->sha256);

@@ -308,7 +308,9 @@ rpt_render_json(rpt_t *r, rpt_buf_t *b)
                        "\"sha256\": \"%s\"}",
                        r->sources[i].kind == RPT_SRC_STATE ? "state"
                        : r->sources[i].kind == RPT_SRC_URL ? "url"
-                       : r->sources[i].kind == RPT_SRC_LOG ? "log" : "text",
+                       : r->sources[i].kind == RPT_SRC_LOG ? "log"
+                       : r->sources[i].kind == RPT_SRC_FILE ? "file"
+                       : "text",
                        U(r->sources[i].size), r->sources[i].sha256);
     }
 

@@ -27,6 +27,40 @@ static prep_logs_t          *rpt_logs;
 static prep_logs_summary_t   rpt_logs_sum;
 
 
+/* a file the counting of the logs used, named in the methodology */
+static int
+rpt_logs_aux(rpt_t *r, const char *path, char *err, size_t errlen)
+{
+    char          *data;
+    size_t         len;
+    rpt_source_t  *src;
+
+    if (r->nsources == (int) (sizeof(r->sources) / sizeof(r->sources[0]))) {
+        snprintf(err, errlen, "%s: too many inputs", path);
+        return -1;
+    }
+
+    src = &r->sources[r->nsources];
+    memset(src, 0, sizeof(rpt_source_t));
+
+    if (rpt_read_input(path, r->opts->timeout, 0, &data, &len, src->sha256,
+                       err, errlen)
+        != 0)
+    {
+        return -1;
+    }
+
+    free(data);
+    src->kind = RPT_SRC_FILE;
+    src->size = len;
+    snprintf(src->input, sizeof(src->input), "%s", path);
+    snprintf(src->name, sizeof(src->name), "%s", path);
+    r->nsources++;
+
+    return 0;
+}
+
+
 /*
  * OUT/registros.sha256: every log file read and its SHA-256, in the
  * format of sha256sum (so "sha256sum -c" checks them); *hex is the
@@ -112,6 +146,24 @@ rpt_logs_load(rpt_t *r, char *err, size_t errlen)
         && prep_logs_json_fields(rpt_logs, r->opts->json_fields, err,
                                  errlen)
            != 0)
+    {
+        return -1;
+    }
+
+    /* the types of paths without one in the log, as the module has them */
+    if (r->opts->snapshot
+        && (prep_logs_snapshot(rpt_logs, r->opts->snapshot, err, errlen) != 0
+            || rpt_logs_aux(r, r->opts->snapshot, err, errlen) != 0))
+    {
+        return -1;
+    }
+
+    /* the origins' prep_stats_bots, so logs and module agree on bots */
+    if (r->opts->bots
+        && (prep_logs_bots(rpt_logs, r->opts->bots, r->opts->bots_replace,
+                           err, errlen)
+            != 0
+            || rpt_logs_aux(r, r->opts->bots, err, errlen) != 0))
     {
         return -1;
     }

@@ -48,6 +48,9 @@ typedef struct {
     const char  *logs[RPT_MAX_LOGS];     /* FORMAT:PATH, for logs.c */
     int          nlogs;
     const char  *json_fields;
+    const char  *snapshot;               /* types of paths, for logs */
+    const char  *bots;                   /* more (or other) bot tokens */
+    int          bots_replace;
     const char  *difusor;
     const char  *notes;
     const char  *out;
@@ -68,7 +71,8 @@ typedef enum {
     RPT_SRC_STATE = 0,                   /* a state file */
     RPT_SRC_URL,                         /* an origin's ?format=state */
     RPT_SRC_LOG,                         /* access logs (logs.c) */
-    RPT_SRC_EVENTS                       /* an events.jsonl */
+    RPT_SRC_EVENTS,                      /* an events.jsonl */
+    RPT_SRC_FILE                         /* a snapshot or bot list, logs */
 } rpt_src_kind_e;
 
 

@@ -428,3 +428,61 @@ def test_three_formats_same_memoria_tecnica(traffic, logs, tmp_path):
         assert docs[name]["summary"]["cache_hit_ratio"] == \
             pytest.approx(cached, abs=1e-4), name
         assert "CDN" in docs[name]["sources"]["traffic"], name
+
+
+@pytest.mark.needs_ingest
+def test_report_bots_and_snapshot_for_logs(traffic, logs, tmp_path,
+                                           packages):
+    """prep-report --bots (the origins' prep_stats_bots file) and
+    --snapshot (STORE/current: the type of a path a log line has none
+    for) reach the counting of the logs, and both files are named in the
+    methodology with their SHA-256; misuse is a clear usage error."""
+    import hashlib
+
+    import prep_harness as ph
+
+    log = "nginx:%s" % (logs / "access.log")
+    base = report(tmp_path / "base", "--log", log)
+    bots = tmp_path / "bots.txt"
+    bots.write_text("# ours\nFirefox/\n")
+    ff = sum(1 for r in traffic if "Firefox/" in r["ua"] and not r["bot"])
+    assert ff > 0
+    ext = report(tmp_path / "ext", "--log", log, "--bots", bots)
+    assert ext["summary"]["bot_hits"] == base["summary"]["bot_hits"] + ff
+    assert ext["summary"]["hits"] == base["summary"]["hits"] - ff
+    rep = report(tmp_path / "rep", "--log", log, "--bots", bots,
+                 "--bots-replace")
+    assert rep["summary"]["bot_hits"] == ff
+    files = {i["input"]: i for i in ext["inputs"] if i["kind"] == "file"}
+    assert files[str(bots)]["sha256"] == \
+        hashlib.sha256(bots.read_bytes()).hexdigest()
+    html = (tmp_path / "ext" / "memoria-tecnica.html").read_text()
+    assert str(bots) in html
+
+    store = tmp_path / "store"
+    store.mkdir()
+    ph.run_ingest(["publish", "--store", str(store),
+                   os.fspath(packages.get("20240603_0015"))])
+    snap = store / "current"
+    withsnap = report(tmp_path / "snap", "--log", log, "--snapshot", snap)
+    # the snapshot's types are the extensions' types for these paths
+    assert withsnap["summary"]["pages"] == base["summary"]["pages"]
+    files = {i["input"]: i for i in withsnap["inputs"]
+             if i["kind"] == "file"}
+    assert files[str(snap)]["sha256"] == \
+        hashlib.sha256(snap.read_bytes()).hexdigest()
+
+    def run(*args):
+        return subprocess.run([str(REPORT), "--out", str(tmp_path / "x")]
+                              + [str(a) for a in args],
+                              capture_output=True, text=True, timeout=60)
+
+    p = run("--log", log, "--snapshot", bots)
+    assert p.returncode == 1 and str(bots) in p.stderr, p.stderr
+    assert "snapshot" in p.stderr
+    p = run("--log", log, "--bots", tmp_path / "none.txt")
+    assert p.returncode == 1 and "none.txt" in p.stderr, p.stderr
+    p = run("--stats", tmp_path / "none.state", "--bots", bots)
+    assert p.returncode == 2 and "--bots is for --log" in p.stderr
+    p = run("--log", log, "--bots-replace")
+    assert p.returncode == 2 and "--bots-replace needs" in p.stderr
