@@ -4,7 +4,9 @@ and store), origin A's after-publish hook `fanout && purge`
 (deploy/hooks/), the peer B reached over a real sshd with rsync, and a
 real varnishd in front (tests/integration/ha/edge.vcl: health probes, a
 fallback director, a retry on the other origin, stale-if-error as grace,
-BAN from the purge hook).
+BAN from the purge hook).  And issue 12 §3: one memoria técnica
+(build/asan/prep-report) from both origins' `?format=state`, their
+visitors merged, not summed, when they share prep_stats_visitor_key.
 
 Runs as root (CI does): sshd runs on a free loopback port with its own
 throwaway host and user keys and lets root in by key only; varnishd runs
@@ -16,6 +18,7 @@ import http.client
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -181,16 +184,40 @@ def direct_get(port, path, timeout=5):
         c.close()
 
 
+# the statistics of an origin (issue 12 §3): a zone, its state file, the
+# status location as README's "Statistics" protects it, and an access
+# log with the visitor hash, from which the tests know the truth
+STATUS = "/prep-status"
+STATS_LOG_FORMAT = ("log_format prep_ha_stats '$remote_addr $msec $status "
+                    "\"$uri\" $prep_visitor \"$http_user_agent\"';")
+
+
+def stats_conf(visitor_key=None):
+    """nginx_factory conf for an origin with statistics; visitor_key: the
+    prep_stats_visitor_key file (None: each origin its own key)."""
+    http = ["prep_stats_zone prep_stats 4m;",
+            "prep_stats_state stats.state;",
+            "prep_stats_state_interval 1s;",
+            STATS_LOG_FORMAT,
+            "access_log stats.log prep_ha_stats;"]
+    if visitor_key:
+        http.append("prep_stats_visitor_key %s;" % visitor_key)
+    server = ("location = %s {\n    prep_status;\n    allow 127.0.0.1;\n"
+              "    deny all;\n}\n" % STATUS)
+    return dict(http_extra="\n".join(http), server_extra=server)
+
+
 class Setup:
     def __init__(self, tmp, nginx_factory, watch_factory, cache_control,
-                 peer_port=None):
+                 peer_port=None, stats=False, visitor_key=None):
         self.tmp = Path(tmp)
         self.tmp.mkdir(parents=True)
         self.alarms = self.tmp / "alarms.jsonl"
         extra = ("prep_cache_control '%s';" % cache_control
                  if cache_control else "")
-        self.a = nginx_factory(location_extra=extra)
-        self.b = nginx_factory(location_extra=extra)
+        conf = stats_conf(visitor_key) if stats else {}
+        self.a = nginx_factory(location_extra=extra, **conf)
+        self.b = nginx_factory(location_extra=extra, **conf)
         self.sshd = Sshd(self.tmp / "sshd")
         self.sshd.start()
         self.edge = Varnish(self.tmp / "varnish", self.a.port, self.b.port)
@@ -450,6 +477,188 @@ def test_both_origins_down_edge_serves_stale_for_the_grace(ha_factory,
     time.sleep(max(0, primed + ttl + grace + 1.5 - time.monotonic()))
     st, _, _ = ha.edge.get("/index.html")
     assert st == 503
+
+
+# ------------------------------------------- statistics across origins
+# issue 12 §3: one memoria técnica from both origins' ?format=state, their
+# visitors merged (one key: a true union) and never summed.
+
+REPORT = ph.BUILD / "asan" / "prep-report"
+NOT_SHARED = "no comparten la clave de visitantes"
+STATS_LINE = re.compile(r'^(\S+) (\S+) (\d+) "(.*?)" (\S+) "(.*)"$')
+
+
+def visitor_ua(n):
+    return "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Firefox/120.0 ha/%d" % n
+
+
+def get_as(port, path, n):
+    """GET as visitor n (every loopback client is 127.0.0.1: the
+    User-Agent is what tells the visitors apart)."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        c.request("GET", path, headers={"User-Agent": visitor_ua(n)})
+        r = c.getresponse()
+        return r.status, r.getheader("X-PREP-Corte"), r.read()
+    finally:
+        c.close()
+
+
+def logged_visitors(inst):
+    """{$prep_visitor: User-Agent} of every counted request the origin
+    logged (not the status location, nor the control socket, whose
+    server has no prep_serve), and their number."""
+    out, hits = {}, 0
+    for line in inst.access_lines(inst.prefix / "stats.log"):
+        m = STATS_LINE.match(line)
+        assert m, line
+        if m.group(4) == STATUS or m.group(1) == "unix:":
+            continue
+        hits += 1
+        out[m.group(5)] = m.group(6)
+    return out, hits
+
+
+def origin_status(inst):
+    st, _, body = direct_get(inst.port, STATUS)
+    assert st == 200, body[:300]
+    return json.loads(body)
+
+
+def wait_counted(inst):
+    """Until the origin's status counts every request it logged, and
+    their visitors (each counted just after its hit); returns the status
+    and the logged visitors."""
+    last = {}
+
+    def counted():
+        seen, hits = logged_visitors(inst)
+        s = origin_status(inst)
+        last.update(s=s["totals"], hits=hits, seen=len(seen))
+        # 16384 registers: a shared one (a few percent of runs) is one
+        # visitor fewer
+        return (s["totals"]["hits"] == hits
+                and s["totals"]["visitors"] >= len(seen) - 2)
+    try:
+        ph.wait_for(counted, 15, "origin %d to count its requests"
+                    % inst.port, interval=0.1)
+    except ph.HarnessError as e:
+        raise ph.HarnessError("%s; last: %s" % (e, last))
+    return origin_status(inst), logged_visitors(inst)[0]
+
+
+def run_report(out, *sources):
+    if not REPORT.exists():
+        pytest.fail("%s is missing: make asan" % REPORT, pytrace=False)
+    args = [str(REPORT)]
+    for s in sources:
+        args += ["--stats", str(s)]
+    p = subprocess.run(args + ["--out", str(out)], capture_output=True,
+                       text=True, timeout=120,
+                       env=dict(os.environ,
+                                ASAN_OPTIONS="detect_leaks=1:"
+                                             "abort_on_error=0"))
+    assert p.returncode == 0, p.stderr
+    assert "Sanitizer" not in p.stderr and "runtime error" not in p.stderr, \
+        p.stderr
+    return json.loads((out / "memoria-tecnica.json").read_text()), p.stderr
+
+
+@pytest.mark.parametrize("shared", [True, False], ids=["one_key", "own_keys"])
+def test_one_report_from_both_origins_merges_visitors(ha_factory, packages,
+                                                      tmp_path, shared):
+    key = None
+    if shared:
+        key = tmp_path / "visitor.key"
+        key.write_text(os.urandom(32).hex() + "\n")
+        key.chmod(0o600)
+    ha = ha_factory(stats=True, visitor_key=key)
+    pkg = packages.get("20240603_0015")
+    ha.publish(pkg)                       # dropped at A, fanned out to B
+    ph.wait_for(lambda: ha.edge_serves(pkg, ["/index.html"]), 10, "edge")
+
+    # visitors 0..59 at A, 30..89 at B (30 on both), asked directly; then
+    # 80..89 again through the edge, on paths it has never cached: its
+    # misses reach A (the primary) as the same visitors
+    for port, visitors in ((ha.a.port, range(0, 60)),
+                           (ha.b.port, range(30, 90))):
+        for n in visitors:
+            for path in ("/index.html", "/assets/ayuntamientos/"
+                         "avanceEntidad.json"):
+                st, corte, body = get_as(port, path, n)
+                assert (st, corte) == (200, pkg.iso), (port, path, st)
+                assert body == pkg.listing[path]
+    for n in range(80, 90):
+        st, corte, _ = get_as(ha.edge.port, "/index.html?v=%d" % n, n)
+        assert (st, corte) == (200, pkg.iso)
+    # the edge's probes would go on counting: stop it, so that what the
+    # report reads is what the test reads
+    ha.edge.stop()
+
+    (sa, seen_a), (sb, seen_b) = wait_counted(ha.a), wait_counted(ha.b)
+    ours = {h: ua for h, ua in list(seen_a.items()) + list(seen_b.items())
+            if ua.startswith(visitor_ua(0)[:-1])}
+    # one key: each of the 90 visitors is one hash on both origins; own
+    # keys: the 30 (and the 10 of the edge) are two
+    assert len(ours) == (90 if shared else 130), len(ours)
+    assert sum(ua == visitor_ua(85) for ua in ours.values()) \
+        == (1 if shared else 2)
+    union = len(set(seen_a) | set(seen_b))
+    # the readiness probe, the edge's probes, the purge hook's curl: the
+    # same few visitors on both
+    extra = union - len(ours)
+    assert 0 < extra <= (4 if shared else 8), (seen_a, seen_b)
+    hits_a, hits_b = sa["totals"]["hits"], sb["totals"]["hits"]
+    assert hits_a >= 130 and hits_b >= 120
+
+    doc, err = run_report(tmp_path / "out", *[
+        "http://127.0.0.1:%d%s?format=state" % (inst.port, STATUS)
+        for inst in (ha.a, ha.b)])
+    s = doc["summary"]
+    print("report of two origins (%s): %d hits (%d + %d), %d visitors "
+          "(%d logged, the origins' %d + %d)"
+          % ("one key" if shared else "own keys", s["hits"], hits_a, hits_b,
+             s["visitors"], union, sa["totals"]["visitors"],
+             sb["totals"]["visitors"]))
+    assert s["hits"] == hits_a + hits_b
+    origins = {o["name"]: o for o in doc["origins"]}
+    assert set(origins) == {"127.0.0.1:%d" % ha.a.port,
+                            "127.0.0.1:%d" % ha.b.port}, origins
+    for inst, st in ((ha.a, sa), (ha.b, sb)):
+        o = origins["127.0.0.1:%d" % inst.port]
+        assert o["hits"] == st["totals"]["hits"]
+        assert abs(o["share_percent"]
+                   - 100.0 * o["hits"] / s["hits"]) < 0.1, o
+    assert abs(sum(o["share_percent"] for o in origins.values())
+               - 100) < 0.1
+    # the union of ~100 hashes in 16384 registers: linear counting,
+    # exact but for a shared register (then one or two fewer)
+    assert union - 3 <= s["visitors"] <= union + 1, (s, union)
+    both = sum(o["visitors"] for o in origins.values())
+    if shared:
+        assert s["visitors"] <= both - 35, (s, both)
+        assert NOT_SHARED not in err
+        assert not any(NOT_SHARED in w for w in doc["warnings"])
+    else:
+        # nothing in common: the union is the sum, and the report says
+        # that it is an upper bound
+        assert s["visitors"] >= both - 3, (s, both)
+        assert NOT_SHARED in err
+        assert any(NOT_SHARED in w and "cota superior" in w
+                   for w in doc["warnings"]), doc["warnings"]
+
+    # the same report from the state files the origins write as they
+    # stop (a save at every interval only when something changed)
+    ha.a.quit()
+    ha.b.quit()
+    files, _ = run_report(tmp_path / "out-files",
+                          ha.a.prefix / "stats.state",
+                          ha.b.prefix / "stats.state")
+    for k in ("hits", "visitors", "pages", "bytes", "visits"):
+        assert files["summary"][k] == s[k], k
+    assert sorted(o["hits"] for o in files["origins"]) \
+        == sorted(o["hits"] for o in doc["origins"])
+    assert any(NOT_SHARED in w for w in files["warnings"]) != shared
 
 
 # ------------------------------------------------------------ fanout alone
