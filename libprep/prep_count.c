@@ -40,17 +40,13 @@ prep_count_default_pages(size_t *n)
 
 
 int
-prep_count_type_is_page(const prep_count_type_t *list, size_t n,
+prep_count_type_in(const prep_count_type_t *list, size_t n,
     const char *type, size_t len)
 {
     size_t  i, t;
 
     if (type == NULL || len == 0) {
         return 0;
-    }
-
-    if (list == NULL) {
-        list = prep_count_default_pages(&n);
     }
 
     /* "application/json; charset=utf-8" is "application/json" */
@@ -82,6 +78,18 @@ prep_count_type_is_page(const prep_count_type_t *list, size_t n,
     }
 
     return 0;
+}
+
+
+int
+prep_count_type_is_page(const prep_count_type_t *list, size_t n,
+    const char *type, size_t len)
+{
+    if (list == NULL) {
+        list = prep_count_default_pages(&n);
+    }
+
+    return prep_count_type_in(list, n, type, len);
 }
 
 

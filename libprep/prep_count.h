@@ -45,14 +45,20 @@ typedef struct {
 } prep_count_type_t;
 
 
+/*
+ * Whether the content type type (len bytes, parameters allowed: they are
+ * ignored) is in list (n entries): "text/html" matches that type, any
+ * case, "image/" "*" every type with a subtype under "image/".  A NULL
+ * or empty type is in no list.  The one matcher of a content type list,
+ * for pages here and in the module, and for prep_cache_control's types.
+ */
+int prep_count_type_in(const prep_count_type_t *list, size_t n,
+    const char *type, size_t len);
+
 /* the default page list, n entries */
 const prep_count_type_t *prep_count_default_pages(size_t *n);
 
-/*
- * Whether the content type type (len bytes, parameters allowed) is in
- * list (n entries; NULL: the default list).  A NULL or empty type is no
- * page.
- */
+/* prep_count_type_in() of list, NULL: the default page list */
 int prep_count_type_is_page(const prep_count_type_t *list, size_t n,
     const char *type, size_t len);
 

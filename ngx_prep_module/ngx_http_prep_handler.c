@@ -464,8 +464,7 @@ ngx_http_prep_cache_control_value(ngx_http_prep_loc_conf_t *plcf,
     u_char *type, size_t len)
 {
     ngx_str_t                *def;
-    ngx_uint_t                i, j;
-    ngx_http_prep_cc_type_t  *t;
+    ngx_uint_t                i;
     ngx_http_prep_cc_rule_t  *rules;
 
     def = &ngx_http_prep_cache_control_default;
@@ -483,26 +482,10 @@ ngx_http_prep_cache_control_value(ngx_http_prep_loc_conf_t *plcf,
             continue;
         }
 
-        t = rules[i].types->elts;
-
-        for (j = 0; j < rules[i].types->nelts; j++) {
-
-            if (t[j].prefix) {
-                if (len > t[j].type.len
-                    && ngx_strncasecmp(type, t[j].type.data, t[j].type.len)
-                       == 0)
-                {
-                    return &rules[i].value;
-                }
-
-                continue;
-            }
-
-            if (len == t[j].type.len
-                && ngx_strncasecmp(type, t[j].type.data, len) == 0)
-            {
-                return &rules[i].value;
-            }
+        if (prep_count_type_in(rules[i].types->elts, rules[i].types->nelts,
+                               (char *) type, len))
+        {
+            return &rules[i].value;
         }
     }
 

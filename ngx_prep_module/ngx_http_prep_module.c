@@ -469,7 +469,6 @@ ngx_http_prep_cache_control(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     ngx_str_t                *value;
     ngx_uint_t                i;
-    ngx_http_prep_cc_type_t  *type;
     ngx_http_prep_cc_rule_t  *rule, *rules;
 
     value = cf->args->elts;
@@ -519,13 +518,31 @@ ngx_http_prep_cache_control(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_OK;
     }
 
-    rule->types = ngx_array_create(cf->pool, cf->args->nelts - 2,
-                                   sizeof(ngx_http_prep_cc_type_t));
-    if (rule->types == NULL) {
+    return ngx_http_prep_conf_types(cf, &value[2], cf->args->nelts - 2,
+                                    &rule->types);
+}
+
+
+/*
+ * The content type list of a directive (prep_cache_control's types,
+ * prep_stats_pages): "type/subtype", or "type/" and a star, without
+ * parameters, as libprep's prep_count_type_t, matched by
+ * prep_count_type_in().
+ */
+
+char *
+ngx_http_prep_conf_types(ngx_conf_t *cf, ngx_str_t *value, ngx_uint_t n,
+    ngx_array_t **types)
+{
+    ngx_uint_t          i;
+    prep_count_type_t  *type;
+
+    *types = ngx_array_create(cf->pool, n, sizeof(prep_count_type_t));
+    if (*types == NULL) {
         return NGX_CONF_ERROR;
     }
 
-    for (i = 2; i < cf->args->nelts; i++) {
+    for (i = 0; i < n; i++) {
 
         if (ngx_strlchr(value[i].data, value[i].data + value[i].len, '/')
             == NULL
@@ -539,22 +556,13 @@ ngx_http_prep_cache_control(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             return NGX_CONF_ERROR;
         }
 
-        type = ngx_array_push(rule->types);
+        type = ngx_array_push(*types);
         if (type == NULL) {
             return NGX_CONF_ERROR;
         }
 
-        type->type = value[i];
-        type->prefix = 0;
-
-        if (value[i].len >= 2
-            && value[i].data[value[i].len - 1] == '*'
-            && value[i].data[value[i].len - 2] == '/')
-        {
-            /* "image/" and a star: every type starting with "image/" */
-            type->type.len--;
-            type->prefix = 1;
-        }
+        type->type = (const char *) value[i].data;
+        type->len = value[i].len;
     }
 
     return NGX_CONF_OK;

@@ -16,6 +16,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "prep_count.h"
 #include "prep_snap.h"
 
 
@@ -175,12 +176,7 @@ typedef struct {
 } ngx_http_prep_snapshot_t;
 
 
-typedef struct {
-    ngx_str_t                  type;           /* "application/json" */
-    ngx_uint_t                 prefix;         /* "image/" + any subtype */
-} ngx_http_prep_cc_type_t;
-
-
+/* a prep_cache_control: its types are libprep's prep_count_type_t */
 typedef struct {
     ngx_str_t                  value;          /* empty: "off" */
     ngx_array_t               *types;          /* NULL: the default */
@@ -216,9 +212,17 @@ typedef struct {
 extern ngx_module_t  ngx_http_prep_module;
 
 
+/* ngx_http_prep_module.c: a directive's content type list */
+char *ngx_http_prep_conf_types(ngx_conf_t *cf, ngx_str_t *value,
+    ngx_uint_t n, ngx_array_t **types);
+
 /* ngx_http_prep_store.c: the zone and the publication of "current" */
 void ngx_http_prep_error(ngx_http_prep_error_t *err, const char *code,
     ngx_err_t errnum, const char *fmt, ...);
+void ngx_http_prep_error_text(u_char *buf, size_t size, ngx_err_t errnum,
+    const char *fmt, ...);
+void ngx_http_prep_verror_text(u_char *buf, size_t size, ngx_err_t errnum,
+    const char *fmt, va_list args);
 ngx_int_t ngx_http_prep_init_zone(ngx_shm_zone_t *shm_zone, void *data);
 ngx_int_t ngx_http_prep_publish(ngx_http_prep_zone_t *zone, ngx_log_t *log,
     ngx_http_prep_live_t *live, ngx_atomic_uint_t *generation,

@@ -30,6 +30,7 @@
 #include <ngx_http.h>
 
 #include "prep_bots.h"
+#include "prep_count.h"
 #include "prep_hll.h"
 #include "prep_state.h"
 #include "prep_stats_file.h"
@@ -62,8 +63,9 @@
 #define NGX_HTTP_PREP_STATS_HOURS         256
 #define NGX_HTTP_PREP_STATS_DAYS          64
 
-#define NGX_HTTP_PREP_STATS_CLASSES       6    /* 1xx .. 5xx, other */
-#define NGX_HTTP_PREP_STATS_HISTOGRAM     7
+/* libprep/prep_count's rules: the report counts logs by the same ones */
+#define NGX_HTTP_PREP_STATS_CLASSES       PREP_COUNT_CLASSES
+#define NGX_HTTP_PREP_STATS_HISTOGRAM     PREP_COUNT_HISTOGRAM
 
 #define NGX_HTTP_PREP_STATS_PATHS         8192
 #define NGX_HTTP_PREP_STATS_PATHS_MAX     1048576
@@ -402,9 +404,7 @@ ngx_uint_t ngx_http_prep_stats_sessions_copy(ngx_http_prep_stats_sh_t *sh,
     ngx_http_prep_session_copy_t *out, ngx_uint_t max);
 void ngx_http_prep_stats_session_restore(ngx_http_prep_stats_sh_t *sh,
     ngx_http_prep_session_copy_t *s);
-ngx_uint_t ngx_http_prep_stats_histogram_bin(uint64_t ms);
 
-extern const uint64_t  ngx_http_prep_stats_histogram_ms[];
 
 /* ngx_http_prep_stats_log.c */
 ngx_int_t ngx_http_prep_stats_log_handler(ngx_http_request_t *r);

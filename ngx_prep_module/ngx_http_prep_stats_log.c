@@ -73,14 +73,6 @@ static ngx_http_prep_stats_rows_t  ngx_http_prep_stats_rows_cache;
 
 
 /* documents, as opposed to assets: AWStats' "pages" */
-static ngx_str_t  ngx_http_prep_stats_default_pages[] = {
-    ngx_string("text/html"),
-    ngx_string("application/json"),
-    ngx_string("text/csv"),
-    ngx_null_string
-};
-
-
 ngx_int_t
 ngx_http_prep_stats_add_variables(ngx_conf_t *cf)
 {
@@ -165,8 +157,7 @@ ngx_http_prep_stats_log_handler(ngx_http_request_t *r)
         bytes = 0;
     }
 
-    cls = (status >= 100 && status < 600) ? status / 100 - 1
-                                          : NGX_HTTP_PREP_STATS_CLASSES - 1;
+    cls = prep_count_status_class(status);
 
     /* the snapshot entry that answered, if any: its path and its type */
 
@@ -428,16 +419,11 @@ static void
 ngx_http_prep_stats_hash(ngx_http_request_t *r,
     ngx_http_prep_stats_zone_t *z, ngx_http_prep_stats_ctx_t *ctx)
 {
-    u_char               *p, *key;
-    uint64_t              ua;
+    u_char               *key;
     ngx_str_t            *agent;
     ngx_time_t           *tp;
+    const void           *addr;
     struct sockaddr      *sa;
-    struct sockaddr_in   *sin;
-    u_char                buf[1 + 16 + 8];
-#if (NGX_HAVE_INET6)
-    struct sockaddr_in6  *sin6;
-#endif
     static ngx_str_t      none = ngx_null_string;
 
     tp = ngx_timeofday();
@@ -449,35 +435,30 @@ ngx_http_prep_stats_hash(ngx_http_request_t *r,
     agent = r->headers_in.user_agent ? &r->headers_in.user_agent->value
                                      : &none;
 
-    ua = prep_siphash24(key, agent->data, agent->len);
-
     sa = r->connection->sockaddr;
-
-    p = buf;
-    *p++ = (u_char) sa->sa_family;
 
     switch (sa->sa_family) {
 
 #if (NGX_HAVE_INET6)
     case AF_INET6:
-        sin6 = (struct sockaddr_in6 *) sa;
-        p = ngx_cpymem(p, sin6->sin6_addr.s6_addr, 16);
+        addr = ((struct sockaddr_in6 *) sa)->sin6_addr.s6_addr;
         break;
 #endif
 
     case AF_INET:
-        sin = (struct sockaddr_in *) sa;
-        p = ngx_cpymem(p, &sin->sin_addr.s_addr, 4);
+        addr = &((struct sockaddr_in *) sa)->sin_addr.s_addr;
         break;
 
     default:
         /* unix sockets: every client of one is one address */
+        addr = NULL;
         break;
     }
 
-    p = ngx_cpymem(p, &ua, sizeof(ua));
+    /* libprep's visitor: the one prep-report counts logs with */
 
-    ctx->visitor = prep_siphash24(key, buf, p - buf);
+    ctx->visitor = prep_count_visitor(key, sa->sa_family, addr,
+                                      (char *) agent->data, agent->len);
     ctx->hashed = 1;
 }
 
@@ -593,53 +574,14 @@ static ngx_uint_t
 ngx_http_prep_stats_is_page(ngx_http_prep_stats_loc_conf_t *lcf,
     u_char *type, size_t len)
 {
-    size_t      n;
-    ngx_str_t  *t;
-    ngx_uint_t  i, count;
-
-    if (type == NULL) {
-        return 0;
-    }
-
-    /* "application/json; charset=utf-8" is "application/json" */
-
-    for (n = 0; n < len && type[n] != ';'; n++) {
-        /* void */
-    }
-
-    while (n && type[n - 1] == ' ') {
-        n--;
-    }
+    /* prep_stats_pages, else the default list: libprep's one matcher */
 
     if (lcf->pages) {
-        t = lcf->pages->elts;
-        count = lcf->pages->nelts;
-
-    } else {
-        t = ngx_http_prep_stats_default_pages;
-        count = sizeof(ngx_http_prep_stats_default_pages)
-                / sizeof(ngx_str_t) - 1;
+        return prep_count_type_is_page(lcf->pages->elts, lcf->pages->nelts,
+                                       (char *) type, len);
     }
 
-    for (i = 0; i < count; i++) {
-
-        if (t[i].len >= 2 && t[i].data[t[i].len - 1] == '*') {
-            /* "image/" and a star */
-            if (n > t[i].len - 1
-                && ngx_strncasecmp(type, t[i].data, t[i].len - 1) == 0)
-            {
-                return 1;
-            }
-
-            continue;
-        }
-
-        if (n == t[i].len && ngx_strncasecmp(type, t[i].data, n) == 0) {
-            return 1;
-        }
-    }
-
-    return 0;
+    return prep_count_type_is_page(NULL, 0, (char *) type, len);
 }
 
 

@@ -486,8 +486,7 @@ ngx_http_prep_stats_pages(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_prep_stats_loc_conf_t *lcf = conf;
 
-    ngx_str_t   *value, *type;
-    ngx_uint_t   i;
+    ngx_str_t  *value;
 
     if (lcf->pages != NGX_CONF_UNSET_PTR) {
         return "is duplicate";
@@ -495,34 +494,10 @@ ngx_http_prep_stats_pages(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
-    lcf->pages = ngx_array_create(cf->pool, cf->args->nelts - 1,
-                                  sizeof(ngx_str_t));
-    if (lcf->pages == NULL) {
-        return NGX_CONF_ERROR;
-    }
+    /* the parser of prep_cache_control's types, for libprep's matcher */
 
-    for (i = 1; i < cf->args->nelts; i++) {
-
-        if (ngx_strlchr(value[i].data, value[i].data + value[i].len, '/')
-            == NULL
-            || ngx_strlchr(value[i].data, value[i].data + value[i].len, ';')
-               != NULL)
-        {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid content type \"%V\", expected "
-                               "\"type/subtype\" or \"type/*\"", &value[i]);
-            return NGX_CONF_ERROR;
-        }
-
-        type = ngx_array_push(lcf->pages);
-        if (type == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        *type = value[i];
-    }
-
-    return NGX_CONF_OK;
+    return ngx_http_prep_conf_types(cf, &value[1], cf->args->nelts - 1,
+                                    &lcf->pages);
 }
 
 

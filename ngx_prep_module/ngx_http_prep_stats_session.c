@@ -35,12 +35,6 @@ static ngx_http_prep_session_t *ngx_http_prep_stats_take(
     ngx_http_prep_stats_sh_t *sh, ngx_http_prep_shard_t *shard);
 
 
-/* upper bounds of the duration histogram bins, in milliseconds */
-const uint64_t  ngx_http_prep_stats_histogram_ms[] = {
-    10000, 30000, 60000, 180000, 600000, 1800000
-};
-
-
 /* the low bits choose the shard, the next ones the bucket */
 #define ngx_http_prep_stats_shard(sh, visitor)                               \
     (&(sh)->shards[(visitor) % NGX_HTTP_PREP_STATS_SHARDS])
@@ -136,21 +130,6 @@ ngx_http_prep_stats_unlink(ngx_http_prep_shard_t *shard,
 }
 
 
-ngx_uint_t
-ngx_http_prep_stats_histogram_bin(uint64_t ms)
-{
-    ngx_uint_t  i;
-
-    for (i = 0; i < NGX_HTTP_PREP_STATS_HISTOGRAM - 1; i++) {
-        if (ms < ngx_http_prep_stats_histogram_ms[i]) {
-            return i;
-        }
-    }
-
-    return NGX_HTTP_PREP_STATS_HISTOGRAM - 1;
-}
-
-
 /* counts s as a completed session; the caller holds the shard lock */
 
 static void
@@ -164,7 +143,7 @@ ngx_http_prep_stats_close(ngx_http_prep_stats_sh_t *sh,
     (void) ngx_atomic_fetch_add(&sh->c.sessions, 1);
     (void) ngx_atomic_fetch_add(&sh->c.session_ms, (ngx_atomic_int_t) ms);
     (void) ngx_atomic_fetch_add(
-               &sh->c.histogram[ngx_http_prep_stats_histogram_bin(ms)], 1);
+               &sh->c.histogram[prep_count_histogram_bin(ms)], 1);
 }
 
 

@@ -33,6 +33,7 @@
 
 #include <sys/file.h>
 
+#include "ngx_http_prep_module.h"
 #include "ngx_http_prep_stats.h"
 
 
@@ -46,9 +47,12 @@ static ngx_int_t ngx_http_prep_stats_fill(ngx_http_prep_stats_zone_t *z,
     u_char *buf, size_t len, char *err, size_t errlen);
 static ngx_int_t ngx_http_prep_stats_write(u_char *path, u_char *buf,
     size_t len, ngx_uint_t keep_prev, char *err, size_t errlen);
-static void ngx_http_prep_stats_error(char *err, size_t errlen,
-    ngx_err_t errnum, const char *fmt, ...);
-static void ngx_http_prep_stats_note(u_char *dst, const char *fmt, ...);
+
+/* the module's one error builder (ngx_http_prep_store.c), on a char[] */
+#define ngx_http_prep_stats_error(err, errlen, ...)                          \
+    ngx_http_prep_error_text((u_char *) (err), errlen, __VA_ARGS__)
+#define ngx_http_prep_stats_note(dst, ...)                                   \
+    ngx_http_prep_error_text(dst, NGX_HTTP_PREP_STATS_ERR_LEN, 0, __VA_ARGS__)
 
 
 /* changes what a save would write: the file is not rewritten when idle */
@@ -695,38 +699,3 @@ failed:
 }
 
 
-static void
-ngx_http_prep_stats_error(char *err, size_t errlen, ngx_err_t errnum,
-    const char *fmt, ...)
-{
-    u_char   *p, *last;
-    va_list   args;
-
-    last = (u_char *) err + errlen - 1;
-
-    va_start(args, fmt);
-    p = ngx_vslprintf((u_char *) err, last, fmt, args);
-    va_end(args);
-
-    if (errnum) {
-        p = ngx_slprintf(p, last, " (%d: ", errnum);
-        p = ngx_strerror(errnum, p, last - p);
-        p = ngx_slprintf(p, last, ")");
-    }
-
-    *p = '\0';
-}
-
-
-static void
-ngx_http_prep_stats_note(u_char *dst, const char *fmt, ...)
-{
-    u_char   *p;
-    va_list   args;
-
-    va_start(args, fmt);
-    p = ngx_vslprintf(dst, dst + NGX_HTTP_PREP_STATS_ERR_LEN - 1, fmt, args);
-    va_end(args);
-
-    *p = '\0';
-}

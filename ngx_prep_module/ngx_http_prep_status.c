@@ -666,7 +666,7 @@ ngx_http_prep_status_json(ngx_http_request_t *r, ngx_http_prep_status_t *st)
 
         if (i < NGX_HTTP_PREP_STATS_HISTOGRAM - 1) {
             p = ngx_sprintf(p, "%uL",
-                            ngx_http_prep_stats_histogram_ms[i] / 1000);
+                            prep_count_histogram_ms[i] / 1000);
 
         } else {
             p = ngx_cpymem(p, "null", sizeof("null") - 1);
@@ -953,7 +953,7 @@ ngx_http_prep_status_prom(ngx_http_request_t *r, ngx_http_prep_status_t *st)
         cum += sh->c.histogram[i];
         p = ngx_sprintf(p, "prep_session_duration_seconds_bucket"
                         "{le=\"%uL\"} %uL\n",
-                        ngx_http_prep_stats_histogram_ms[i] / 1000, cum);
+                        prep_count_histogram_ms[i] / 1000, cum);
     }
 
     p = ngx_sprintf(p, "prep_session_duration_seconds_bucket{le=\"+Inf\"} "

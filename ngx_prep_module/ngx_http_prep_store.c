@@ -32,20 +32,32 @@ static ngx_int_t ngx_http_prep_same_live(ngx_http_prep_live_t *a,
     ngx_http_prep_live_t *b);
 
 
+/*
+ * The one builder of the module's error texts: fmt, then " (errno:
+ * strerror)" when errnum is set, always NUL-terminated within size.
+ */
+
 void
-ngx_http_prep_error(ngx_http_prep_error_t *err, const char *code,
-    ngx_err_t errnum, const char *fmt, ...)
+ngx_http_prep_error_text(u_char *buf, size_t size, ngx_err_t errnum,
+    const char *fmt, ...)
 {
-    u_char   *p, *last;
-    va_list   args;
-
-    err->error = code;
-
-    last = err->reason + sizeof(err->reason) - 1;
+    va_list  args;
 
     va_start(args, fmt);
-    p = ngx_vslprintf(err->reason, last, fmt, args);
+    ngx_http_prep_verror_text(buf, size, errnum, fmt, args);
     va_end(args);
+}
+
+
+void
+ngx_http_prep_verror_text(u_char *buf, size_t size, ngx_err_t errnum,
+    const char *fmt, va_list args)
+{
+    u_char  *p, *last;
+
+    last = buf + size - 1;
+
+    p = ngx_vslprintf(buf, last, fmt, args);
 
     if (errnum) {
         p = ngx_slprintf(p, last, " (%d: ", errnum);
@@ -54,6 +66,21 @@ ngx_http_prep_error(ngx_http_prep_error_t *err, const char *code,
     }
 
     *p = '\0';
+}
+
+
+void
+ngx_http_prep_error(ngx_http_prep_error_t *err, const char *code,
+    ngx_err_t errnum, const char *fmt, ...)
+{
+    va_list  args;
+
+    err->error = code;
+
+    va_start(args, fmt);
+    ngx_http_prep_verror_text(err->reason, sizeof(err->reason), errnum, fmt,
+                              args);
+    va_end(args);
 }
 
 

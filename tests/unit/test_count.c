@@ -65,6 +65,24 @@ test_pages_list(void **state)
 }
 
 
+/* the matcher of prep_cache_control's types: no default list behind it */
+static void
+test_type_in(void **state)
+{
+    prep_count_type_t  list[] = { { S("image/*") }, { S("text/css") } };
+
+    (void) state;
+
+    assert_true(prep_count_type_in(list, 2, S("image/svg+xml")));
+    assert_true(prep_count_type_in(list, 2, S("Text/CSS; charset=utf-8")));
+    assert_false(prep_count_type_in(list, 2, S("text/html")));
+    assert_false(prep_count_type_in(list, 2, S("image/")));
+    assert_false(prep_count_type_in(list, 2, S("imagex/png")));
+    assert_false(prep_count_type_in(list, 0, S("text/css")));
+    assert_false(prep_count_type_in(list, 2, NULL, 0));
+}
+
+
 static void
 test_pages_path(void **state)
 {
@@ -346,6 +364,7 @@ main(void)
     const struct CMUnitTest  tests[] = {
         cmocka_unit_test(test_pages_default),
         cmocka_unit_test(test_pages_list),
+        cmocka_unit_test(test_type_in),
         cmocka_unit_test(test_pages_path),
         cmocka_unit_test(test_status_class),
         cmocka_unit_test(test_histogram),
