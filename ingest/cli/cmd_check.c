@@ -21,6 +21,7 @@
 #include "store/ingest_files.h"
 #include "package/ingest_validate.h"
 #include "daemon/ingest_daemon.h"
+#include "daemon/ingest_decide.h"
 
 
 static const char  ingest_check_help[] =
@@ -163,10 +164,10 @@ static int
 ingest_check_store(const char *store, const ingest_build_result_t *r,
     char *note, size_t size, ingest_err_t *err)
 {
-    int             rc;
-    char            hex[2 * PREP_SHA256_LEN + 1];
-    ingest_live_t   live;
-    ingest_store_t  st;
+    int                 rc;
+    ingest_live_t       live;
+    ingest_store_t      st;
+    ingest_candidate_t  cand;
 
     if (ingest_store_open(&st, store, err) != 0) {
         ingest_store_close(&st);
@@ -182,27 +183,27 @@ ingest_check_store(const char *store, const ingest_build_result_t *r,
         return 0;
     }
 
-    if (r->corte.time > live.corte_time) {
+    cand.id = r->corte.id;
+    cand.iso = r->corte.iso8601;
+    cand.time = r->corte.time;
+    cand.sha256 = r->archive.sha256;
+
+    /* watch's own decision (daemon/decide.c), reported */
+    switch (ingest_decide(&live, &cand, err)) {
+
+    case INGEST_DECIDE_PUBLISH:
         (void) snprintf(note, size, "; newer than the live corte %s: "
                         "watch would publish it", live.corte_id);
         return 0;
-    }
 
-    if (r->corte.time < live.corte_time) {
-        return ingest_fail(err, INGEST_OLDER_CORTE, "corte %s (%s) is "
-                           "older than the live corte %s (%s)", r->corte.id,
-                           r->corte.iso8601, live.corte_id, live.iso);
-    }
-
-    if (memcmp(live.sha256, r->archive.sha256, PREP_SHA256_LEN) == 0) {
+    case INGEST_DECIDE_LIVE:
         (void) snprintf(note, size, "; it is the live package: nothing to "
                         "do");
         return 0;
-    }
 
-    return ingest_fail(err, INGEST_CORTE_CONFLICT, "corte %s is live with "
-                       "other content (SHA-256 %s)", live.corte_id,
-                       ingest_sha256_hex(hex, live.sha256));
+    default:
+        return -1;
+    }
 }
 
 

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "common/ingest_fault.h"
+#include "daemon/ingest_decide.h"
 #include "daemon/ingest_pipeline.h"
 #include "ops/ingest_notice.h"
 #include "ops/ingest_window.h"
@@ -368,28 +369,34 @@ ingest_pl_validated_events(ingest_pl_t *pl)
 static int
 ingest_pl_decide(ingest_pl_t *pl)
 {
-    char                    hex[2 * PREP_SHA256_LEN + 1];
+    ingest_err_t            err;
+    ingest_candidate_t      cand;
     ingest_build_result_t  *r;
 
     r = &pl->vo.res;
 
-    if (!pl->live.have || r->corte.time > pl->live.corte_time) {
-        return 0;
-    }
+    cand.id = r->corte.id;
+    cand.iso = r->corte.iso8601;
+    cand.time = r->corte.time;
+    cand.sha256 = pl->sha;
 
-    if (r->corte.time < pl->live.corte_time) {
-        ingest_pl_reject(pl, INGEST_OLDER_CORTE, "corte %s (%s) is older "
-                         "than the live corte %s (%s)", r->corte.id,
-                         r->corte.iso8601, pl->live.corte_id,
-                         pl->live.iso);
+    ingest_err_reset(&err);
+
+    switch (ingest_decide(&pl->live, &cand, &err)) {
+
+    case INGEST_DECIDE_PUBLISH:
+        return 0;
+
+    case INGEST_DECIDE_LIVE:
+        /* handled before the build as a duplicate or a resumed
+         * publication; reached only if current changed meanwhile */
+        ingest_pl_duplicate(pl);
+        return -1;
+
+    default:
+        ingest_pl_reject(pl, err.reason, "%s", err.msg);
         return -1;
     }
-
-    ingest_pl_reject(pl, INGEST_CORTE_CONFLICT, "corte %s is live with "
-                     "other content (SHA-256 %s); a published corte is "
-                     "never replaced", pl->live.corte_id,
-                     ingest_sha256_hex(hex, pl->live.sha256));
-    return -1;
 }
 
 
