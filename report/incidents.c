@@ -2,7 +2,8 @@
  * Copyright (C) the ngx_prep authors
  *
  * The incidents, from the events of every origin and from the 5-minute
- * buckets (downtime, added by origin.c through rpt_incident_add()).
+ * buckets (downtime, added by downtime.c through rpt_incident_add()
+ * before these, all sorted by start here).
  * Every event that is not routine (level warning or alert) ends up in
  * the table: the known ones with their meaning and duration, the rest
  * as they are, so nothing the daemon reported is left out.
@@ -210,11 +211,19 @@ rpt_incidents_events(rpt_t *r)
                 snprintf(inc->what, sizeof(inc->what),
                          "Reversión de corte %s a %s", a, b);
                 {
-                    char  u[64];
+                    char  u[64], x[256];
 
                     rpt_event_str(e, "user", u, sizeof(u));
+                    x[0] = '\0';
+                    rpt_event_str(e, "reload_error", x, sizeof(x));
+
+                    /* live false: nginx was not told, it kept the old */
                     snprintf(inc->detail, sizeof(inc->detail),
-                             "por %s: %s", u[0] ? u : "?", c);
+                             "por %s: %s%s%s", u[0] ? u : "?",
+                             c[0] ? c : "sin motivo",
+                             rpt_event_bool(e, "live") == 0
+                             ? "; nginx no la sirvió: " : "",
+                             rpt_event_bool(e, "live") == 0 ? x : "");
                 }
                 inc->affected = 1;
             }

@@ -81,16 +81,96 @@ rpt_origin_free(rpt_t *r)
 }
 
 
-/* an origin's name: the host of its URL, else the file's path */
+/*
+ * The last n components of a path ("a/b/c.state", 2: "b/c.state"); the
+ * whole path when it has no more.  1 when that is the whole path.
+ */
+static int
+rpt_path_tail(char *dst, size_t size, const char *path, int n)
+{
+    const char  *p;
+
+    for (p = path + strlen(path); p > path; p--) {
+        if (p[-1] == '/' && --n == 0) {
+            break;
+        }
+    }
+
+    snprintf(dst, size, "%s", p);
+    return p == path;
+}
+
+
+static int
+rpt_names_clash(const rpt_source_t *a, const rpt_source_t *b)
+{
+    int  origins;
+
+    origins = (a->kind == RPT_SRC_STATE || a->kind == RPT_SRC_URL)
+              && (b->kind == RPT_SRC_STATE || b->kind == RPT_SRC_URL);
+
+    return (a->kind == b->kind || origins) && strcmp(a->name, b->name) == 0;
+}
+
+
+/* the files of a kind by basename, with parents where two would clash */
+static void
+rpt_name_files(rpt_t *r, rpt_src_kind_e kind)
+{
+    int            i, k, grew;
+    int            parts[RPT_MAX_STATS + RPT_MAX_EVENTS + 1];
+    int            whole[RPT_MAX_STATS + RPT_MAX_EVENTS + 1];
+    rpt_source_t  *s;
+
+    for (i = 0; i < r->nsources; i++) {
+        parts[i] = 1;
+    }
+
+    /* every round, a clashing name not yet the whole path grows by one */
+    do {
+        for (i = 0; i < r->nsources; i++) {
+            s = &r->sources[i];
+
+            if (s->kind == kind) {
+                whole[i] = rpt_path_tail(s->name, sizeof(s->name), s->input,
+                                         parts[i]);
+            }
+        }
+
+        grew = 0;
+
+        for (i = 0; i < r->nsources; i++) {
+            if (r->sources[i].kind != kind || whole[i]) {
+                continue;
+            }
+
+            for (k = 0; k < r->nsources; k++) {
+                if (k != i && rpt_names_clash(&r->sources[i],
+                                              &r->sources[k]))
+                {
+                    parts[i]++;
+                    grew = 1;
+                    break;
+                }
+            }
+        }
+
+    } while (grew);
+}
+
+
+/*
+ * An origin's name, as the figures show it: the host of its URL, else
+ * its file's basename (with parents when two would clash); the full
+ * path and its SHA-256 are in the methodology's list of inputs.
+ */
 void
 rpt_origin_names(rpt_t *r)
 {
-    int            i, k, nstats, nevents;
+    int            i, k, nevents;
     char           host[256];
     const char    *p, *e;
     rpt_source_t  *s;
-
-    nstats = 0;
 
     for (i = 0; i < r->nsources; i++) {
         s = &r->sources[i];
@@ -100,17 +180,16 @@ rpt_origin_names(rpt_t *r)
             e = p + strcspn(p, "/?#");
             snprintf(host, sizeof(host), "%.*s", (int) (e - p), p);
             snprintf(s->name, sizeof(s->name), "%s", host);
-        } else if (s->kind == RPT_SRC_STATE) {
-            snprintf(host, sizeof(host), "%s", s->input);
-            snprintf(s->name, sizeof(s->name), "%s", host);
         }
     }
 
+    rpt_name_files(r, RPT_SRC_STATE);
+    rpt_name_files(r, RPT_SRC_EVENTS);   /* and --difusor, --notes */
+
     /* the events of origin N are its Nth --events, when counts match */
     nevents = r->opts->nevents;
-    nstats = r->opts->nstats;
 
-    if (nevents != nstats || nstats < 2) {
+    if (nevents != r->opts->nstats) {
         return;
     }
 
@@ -126,5 +205,3 @@ rpt_origin_names(rpt_t *r)
         k++;
     }
 }
-
-

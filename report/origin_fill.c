@@ -15,6 +15,7 @@
  * known; it is serving when the origin marked it so.  A state that never
  * marks any bucket (version 1, or an older module) says nothing about
  * availability, and the report says so rather than show downtime.
+ * Its runs of buckets not served become incidents in downtime.c.
  */
 
 
@@ -192,10 +193,57 @@ rpt_origin_periods(rpt_t *r, rpt_series_t *into,
 }
 
 
+/*
+ * An origin's whole buckets in the window: from its start (or --from) to
+ * its last save (or --to); the bucket being counted at the save is
+ * partial and left out.  [*first, *last), multiples of the bucket.
+ */
+void
+rpt_origin_span(rpt_t *r, rpt_source_t *s, int64_t *first, int64_t *last)
+{
+    int64_t  f, l;
+
+    f = s->since > r->from ? s->since : r->from;
+    l = s->created < r->to ? s->created : r->to;
+
+    f += (PREP_STATS_BUCKET_SEC - f % PREP_STATS_BUCKET_SEC)
+         % PREP_STATS_BUCKET_SEC;
+    l -= l % PREP_STATS_BUCKET_SEC;
+
+    *first = f;
+    *last = l > f ? l : f;
+}
+
+
+/*
+ * The bucket starting at t of an origin: 1 serving, 0 not (nginx did not
+ * run then: its ring slot was never written for t), -1 unknown (the ring
+ * slot already holds a newer bucket, t is older than the ring reaches).
+ */
+int
+rpt_origin_served(rpt_source_t *s, int64_t t)
+{
+    uint64_t                    id;
+    prep_stats_t               *st;
+    const prep_stats_period_t  *b;
+
+    st = s->state;
+    id = (uint64_t) (t / PREP_STATS_BUCKET_SEC);
+    b = &st->buckets[id % PREP_STATS_BUCKETS];
+
+    if (b->id > id) {
+        return -1;
+    }
+
+    return b->id == id && (b->flags & PREP_STATS_SERVING);
+}
+
+
 /* known and serving buckets of one origin, and the corte each names */
 static void
 rpt_origin_availability(rpt_t *r, rpt_source_t *s, prep_stats_t *st)
 {
+    int                   served;
     size_t                i;
     int64_t               t, first, last;
     rpt_period_t         *rp;
@@ -214,37 +262,30 @@ rpt_origin_availability(rpt_t *r, rpt_source_t *s, prep_stats_t *st)
         return;
     }
 
-    first = st->since > r->from ? st->since : r->from;
-    last = st->created < r->to ? st->created : r->to;
+    s->marks = 1;
+    rpt_origin_span(r, s, &first, &last);
 
-    /* whole buckets only: the one being counted at the save is partial */
-    first += (PREP_STATS_BUCKET_SEC - first % PREP_STATS_BUCKET_SEC)
-             % PREP_STATS_BUCKET_SEC;
-    last -= last % PREP_STATS_BUCKET_SEC;
-
-    for (t = first; t + PREP_STATS_BUCKET_SEC <= last;
-         t += PREP_STATS_BUCKET_SEC)
-    {
+    for (t = first; t < last; t += PREP_STATS_BUCKET_SEC) {
         rp = rpt_series_at(&r->buckets, t);
-        if (rp == NULL) {
+        served = rpt_origin_served(s, t);
+
+        if (rp == NULL || served < 0) {
             continue;
         }
 
         rp->known++;
         s->buckets_known++;
 
-        b = &st->buckets[(t / PREP_STATS_BUCKET_SEC) % PREP_STATS_BUCKETS];
-
-        if (b->id != (uint64_t) (t / PREP_STATS_BUCKET_SEC)) {
-            continue;
-        }
-
-        if (b->flags & PREP_STATS_SERVING) {
+        if (served) {
             rp->serving++;
             s->buckets_serving++;
         }
 
-        if (b->corte[0] != '\0' && rp->corte_id[0] == '\0') {
+        b = &st->buckets[(t / PREP_STATS_BUCKET_SEC) % PREP_STATS_BUCKETS];
+
+        if (b->id == (uint64_t) (t / PREP_STATS_BUCKET_SEC)
+            && b->corte[0] != '\0' && rp->corte_id[0] == '\0')
+        {
             snprintf(rp->corte_id, sizeof(rp->corte_id), "%s", b->corte);
         }
     }
@@ -377,5 +418,6 @@ rpt_origin_fill(rpt_t *r)
                  "cota superior");
     }
 
-    return 0;
+    /* every origin's buckets are in: who else served is known now */
+    return rpt_downtime(r);
 }

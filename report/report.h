@@ -91,6 +91,7 @@ typedef struct {
 
     uint64_t        hits, pages, bytes, visits, bot_hits, visitors;
     uint64_t        buckets_known, buckets_serving;  /* in the window */
+    int             marks;               /* its state marks serving */
     void           *state;               /* its decoded prep_stats_t */
 } rpt_source_t;
 
@@ -272,6 +273,12 @@ void rpt_origin_free(rpt_t *r);
 void rpt_origin_names(rpt_t *r);
 void rpt_origin_meta(rpt_t *r, rpt_source_t *s);
 int rpt_origin_fill(rpt_t *r);
+void rpt_origin_span(rpt_t *r, rpt_source_t *s, int64_t *first,
+    int64_t *last);
+int rpt_origin_served(rpt_source_t *s, int64_t t);
+
+/* downtime.c: the buckets an origin did not serve, as incidents */
+int rpt_downtime(rpt_t *r);
 
 /* logs_hook.c: access logs, the same two steps (issue 10) */
 int rpt_logs_load(rpt_t *r, char *err, size_t errlen);

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 import prep_harness as ph
+from test_stats_v2 import dump_live
 
 
 pytestmark = pytest.mark.needs_module
@@ -134,7 +135,8 @@ def corte_id(t):
 def events_file(path, base):
     """base: a corte time (a multiple of 900).  Cortes at base, +15, +30
     min, then +75 min (three missed between); a rejection, stale alarms,
-    a restart, a failed purge hook, a suspension of 10 minutes."""
+    a restart, a failed purge hook, a suspension of 10 minutes and a
+    rollback nginx was not told of."""
     ev = []
 
     def add(t, event, level="info", **f):
@@ -162,6 +164,14 @@ def events_file(path, base):
     add(base + 7000, "suspend", "warning", source="command",
         reason="orden del instituto")
     add(base + 7600, "resume", source="command", reason="fin")
+    # prep-ingest rollback's line (ingest/cli/cmd_rollback.c), nginx not
+    # told: its control socket refused
+    add(base + 7700, "rollback", "warning", **{
+        "from": "s7", "from_corte_id": corte_id(base + 6300), "to": "s2",
+        "to_corte_id": corte_id(base + 1800), "corte": corte_iso(base + 1800),
+        "uid": 0, "user": "operador", "reason": "cifras erróneas",
+        "live": False, "reload_error": "connect: Connection refused",
+        "msg": "rolled back"})
     with open(path, "w") as f:
         for e in ev:
             f.write(json.dumps(e) + "\n")
@@ -317,13 +327,25 @@ def test_two_origins_every_figure(stats_nginx, stats, tmp_path,
             ("interrupcion", 3600.0),
             ("reinicio", 100.0),
             ("purga_cdn", 2.5),
-            ("suspension", 600.0)]
+            ("suspension", 600.0),
+            ("reversion", 0.0)]
     assert inc == want
+    back = j["incidents"][-1]
+    assert back["what"] == "Reversión de corte %s a %s" % (
+        corte_id(base + 6300), corte_id(base + 1800))
+    assert back["detail"] == ("por operador: cifras erróneas; nginx no la "
+                              "sirvió: connect: Connection refused")
+    assert back["affected_publication"] is True
+    assert back["start"] == corte_iso(base + 7700)
     assert s["incidents"] == len(j["incidents"])
     icsv = read_csv(out / "incidencias.csv")
     assert len(icsv) == len(j["incidents"])
     assert ("checksum" in next(i["detalle"] for i in icsv
                                if i["tipo"] == "paquete_rechazado"))
+    assert [(i["inicio"], i["duracion_s"], i["detalle"],
+             i["afecto_publicacion"]) for i in icsv
+            if i["tipo"] == "reversion"] == [
+        (corte_iso(base + 7700), "0.000", back["detail"], "si")]
 
     # the unparsable events line is named in the methodology
     html = (out / "memoria-tecnica.html").read_text()
@@ -474,9 +496,10 @@ FAKETIME_ENV = ("env FAKETIME_TIMESTAMP_FILE;\nenv FAKETIME_NO_CACHE;\n"
                 "env FAKETIME_DONT_FAKE_MONOTONIC;")
 
 
-def test_days_and_durations(stats_nginx, stats, tmp_path, monkeypatch):
-    """Two days and visits of every length on a clock the test moves
-    (libfaketime, UTC): the per-day rows and the histogram."""
+@pytest.fixture
+def utc_clock(tmp_path, monkeypatch):
+    """at("YYYY-MM-DD hh:mm:ss"): the time (UTC) of every nginx started
+    with start_faked() from then on (libfaketime reads it from a file)."""
     if not os.path.exists(LIBFAKETIME):
         pytest.fail("%s is missing (make deps)" % LIBFAKETIME, pytrace=False)
     clock = tmp_path / "faketime"
@@ -487,15 +510,27 @@ def test_days_and_durations(stats_nginx, stats, tmp_path, monkeypatch):
 
     def at(when):
         clock.write_text("@%s\n" % when)
+    return at
 
-    at("2024-06-03 10:00:00")
-    inst = stats_nginx(timeout="60s", interval="1h", start=False,
-                       main_extra=FAKETIME_ENV)
+
+def start_faked(inst, monkeypatch):
+    """nginx only under libfaketime (never the sanitized prep-report)."""
     monkeypatch.setenv("LD_PRELOAD", LIBFAKETIME)
     try:
         inst.start()
     finally:
         monkeypatch.delenv("LD_PRELOAD")
+
+
+def test_days_and_durations(stats_nginx, stats, tmp_path, monkeypatch,
+                            utc_clock):
+    """Two days and visits of every length on a clock the test moves
+    (libfaketime, UTC): the per-day rows and the histogram."""
+    at = utc_clock
+    at("2024-06-03 10:00:00")
+    inst = stats_nginx(timeout="60s", interval="1h", start=False,
+                       main_extra=FAKETIME_ENV)
+    start_faked(inst, monkeypatch)
 
     def hit(n, uri=INDEX):
         r = inst.get(uri, {"X-Forwarded-For": "10.78.0.%d" % n,
@@ -546,3 +581,135 @@ def test_days_and_durations(stats_nginx, stats, tmp_path, monkeypatch):
         assert abs(int(r["visitantes"]) - len(want["visitors"])) <= 1, r
     perm = read_csv(out / "permanencia.csv")
     assert [int(r["visitas"]) for r in perm] == histogram(dur)
+
+
+# ------------------------------------------------- a stopped nginx: downtime
+
+
+def utc_str(t):
+    return datetime.datetime.fromtimestamp(
+        t, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def wait_serving(inst, tmp_path, t, timeout=15.0):
+    """Until worker 0's tick (once a second) has marked the 5-minute
+    bucket of t serving, as ?format=state shows it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        b = next((b for b in dump_live(inst, tmp_path)["buckets"]
+                  if b["id"] == t // 300), None)
+        if b and b["serving"]:
+            return
+        assert time.monotonic() < deadline, (inst.prefix, utc_str(t), b)
+        time.sleep(0.1)
+
+
+def test_stopped_nginx_downtime(stats_nginx, stats, tmp_path, monkeypatch,
+                                utc_clock):
+    """Two origins on one fake clock: A is stopped for 40 minutes while B
+    serves on.  Alone, A's downtime interrupted publication; with B it
+    did not.  The incident's bounds are the buckets around the stop."""
+    at = utc_clock
+    t0 = int(datetime.datetime(2024, 6, 3, 10, 1,
+                               tzinfo=datetime.timezone.utc).timestamp())
+    at(utc_str(t0))
+    a = stats_nginx(timeout="1s", interval="1h", start=False,
+                    main_extra=FAKETIME_ENV)
+    b = stats_nginx(timeout="1s", interval="1h", start=False,
+                    main_extra=FAKETIME_ENV)
+    start_faked(a, monkeypatch)
+    start_faked(b, monkeypatch)
+    sent = send(a, range(0, 5))
+    stats.wait_hits(a, sent)
+    send(b, range(0, 5))
+
+    # a bucket after the start, so the downtime does not begin the span
+    t_stop = t0 + 300
+    at(utc_str(t_stop))
+    for inst in (a, b):
+        wait_serving(inst, tmp_path, t_stop)
+    a.quit()                                # the state is saved
+
+    # B serves on: the clock moves in steps shorter than a bucket
+    t_back = t_stop + 40 * 60
+    for t in range(t_stop + 240, t_back, 240):
+        at(utc_str(t))
+        wait_serving(b, tmp_path, t)
+    at(utc_str(t_back))
+    start_faked(a, monkeypatch)
+    sent += send(a, range(5, 10))
+    t_end = t_back + 300
+    for t in (t_back, t_end):
+        at(utc_str(t))
+        for inst in (a, b):
+            wait_serving(inst, tmp_path, t)
+    a.quit()
+    b.quit()
+    assert sent == sum(1 for r in logged(a) if r[4] != PROBE)
+
+    # expected, from the clock alone: the buckets wholly between the stop
+    # and the start again; the known ones from the first whole bucket
+    # after the start to the last whole one before the last save
+    down_start = (t_stop // 300 + 1) * 300
+    down_end = t_back // 300 * 300
+    known = (t_end // 300 * 300 - (t0 // 300 + 1) * 300) // 300
+    serving = known - (down_end - down_start) // 300
+    assert (down_end - down_start, known, serving) == (35 * 60, 9, 2)
+
+    def report(out, *states):
+        args = []
+        for st in states:
+            args += ["--stats", st]
+        p = run_report(*args, "--from", "2024-06-03T00:00:00Z",
+                       "--to", "2024-06-04T00:00:00Z", "--tz", "Z",
+                       "--out", out)
+        assert p.returncode == 0, p.stderr
+        return json.loads((out / "memoria-tecnica.json").read_text())
+
+    state_a, state_b = a.prefix / "stats.state", b.prefix / "stats.state"
+    iso_z = lambda t: iso(t).replace(".000Z", "+00:00")  # noqa: E731
+
+    # A alone: one downtime, the publication's
+    out = tmp_path / "alone"
+    j = report(out, state_a)
+    down = [i for i in j["incidents"] if i["kind"] == "caida"]
+    assert len(down) == 1, j["incidents"]
+    d = down[0]
+    assert (d["start"], d["end"], d["duration_s"]) == \
+        (iso_z(down_start), iso_z(down_end), float(down_end - down_start))
+    assert d["origin"] == "stats.state"           # its basename
+    assert d["affected_publication"] is True
+    o = j["origins"][0]
+    assert (o["buckets_known"], o["buckets_serving"]) == (known, serving)
+    s = j["summary"]
+    assert (s["buckets_known"], s["buckets_serving"]) == (known, serving)
+    assert abs(s["availability_percent"] - 100.0 * serving / known) < 0.01
+    rows = [r for r in read_csv(out / "incidencias.csv")
+            if r["tipo"] == "caida"]
+    assert [(r["inicio"], r["fin"], r["duracion_s"], r["origen"],
+             r["afecto_publicacion"]) for r in rows] == [
+        (iso_z(down_start), iso_z(down_end),
+         "%.3f" % (down_end - down_start), "stats.state", "si")]
+    html = (out / "memoria-tecnica.html").read_text()
+    assert "Caída: nginx no sirvió en 7 periodos de 5 minutos" in html
+    assert str(state_a) in html                   # the input, in full
+
+    # A and B: the same downtime, B served meanwhile
+    out = tmp_path / "both"
+    j = report(out, state_a, state_b)
+    down = [i for i in j["incidents"] if i["kind"] == "caida"]
+    assert len(down) == 1, j["incidents"]
+    assert down[0]["origin"] == "nginx0/stats.state"    # names clashed
+    assert (down[0]["start"], down[0]["end"]) == \
+        (iso_z(down_start), iso_z(down_end))
+    assert down[0]["affected_publication"] is False
+    assert "otro origen sirvió" in down[0]["detail"]
+    names = [o["name"] for o in j["origins"]]
+    assert names == ["nginx0/stats.state", "nginx1/stats.state"]
+    assert j["summary"]["availability_percent"] == 100.0
+    rows = [r for r in read_csv(out / "incidencias.csv")
+            if r["tipo"] == "caida"]
+    assert [(r["origen"], r["afecto_publicacion"]) for r in rows] == [
+        ("nginx0/stats.state", "no")]
+    inputs = {i["input"]: i for i in j["inputs"]}
+    assert len(inputs[str(state_a)]["sha256"]) == 64
