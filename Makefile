@@ -118,7 +118,13 @@ deps:
 # MAKEFLAGS are kept away from nginx: its configure drops -Werror when
 # CFLAGS is set.  Debian's conf_flags give a binary compatible module,
 # dpkg-buildflags' CFLAGS and CPPFLAGS (_FORTIFY_SOURCE) a hardened one.
-$(MOD_DIR)/configured: config
+# MODULE_CC_OPT is part of nginx's configure: a new value reconfigures
+MOD_CC_OPT_STAMP := $(shell mkdir -p $(BUILD) && \
+    f=$(BUILD)/module-cc-opt; \
+    [ -f $$f ] && [ "$$(cat $$f)" = '$(MODULE_CC_OPT)' ] || \
+    printf '%s' '$(MODULE_CC_OPT)' > $$f; echo $$f)
+
+$(MOD_DIR)/configured: config $(MOD_CC_OPT_STAMP)
 	rm -rf $(MOD_DIR) && mkdir -p $(MOD_DIR)
 	cp -rs $(abspath $(NGINX_SRC)) $(MOD_DIR)/src
 	cd $(MOD_DIR)/src && env -u CFLAGS -u CPPFLAGS -u LDFLAGS \

@@ -1,31 +1,35 @@
 #!/usr/bin/env bash
 # sendfile.sh: where sendfile() starts to pay for the module's entries.
 #
-# One nginx with a module built with NGX_HTTP_PREP_SENDFILE_MIN=1 (every
-# entry is also a file buffer) serves the full-size package twice, on two
+# One nginx with the module serves the full-size package twice, on two
 # ports: "sendfile off" (the entry goes out from the mapping with
-# writev()) and "sendfile on" (sendfile() from the snapshot file).  For
+# writev()) and "sendfile on; tcp_nopush on; prep_sendfile_min 16k"
+# (sendfile() from the snapshot file, TCP_CORK around the headers).  For
 # files near each size of SIZES, wrk fetches that one file for SECONDS on
-# each port, plain HTTP/1.1, keepalive; the ratio on/off per size shows the
-# crossover that NGX_HTTP_PREP_SENDFILE_MIN (ngx_http_prep_handler.c)
-# should sit at.  Builds the module into build/sf1 (make MODULE_CC_OPT).
+# each port, plain HTTP/1.1, keepalive, ROUNDS times in alternating order;
+# the median of the per-round ratios on/off per size shows the crossover
+# that the prep_sendfile_min directive should sit at.
+# Entries under PREP_SNAP_PAGE_MIN (prep_snap.h) are not page-aligned in
+# the snapshot, so they go out from memory on both ports (ratio ~1: the
+# noise of the run).
 #
-#   bench/sendfile.sh [SECONDS]        (default 5)
+#   bench/sendfile.sh [SECONDS [ROUNDS]]     (default 5 and 3)
 
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 secs=${1:-5}
+rounds=${2:-3}
 nginx=${NGINX_BIN:-/usr/sbin/nginx}
 python=${PYTHON:-/usr/bin/python3}
 build="$top/build"
-sf1="$build/sf1"
-sizes="4096 16384 32768 65536 131072 262144 1048576"
+sizes="4096 16384 32768 65536 131072 262144 1048576 4194304 100000000"
 
 die() { echo "sendfile.sh: $*" >&2; exit 1; }
+median() { printf '%s\n' "$@" | sort -g |
+           awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 [ -x "$build/prep-ingest" ] || die "run make first ($build/prep-ingest)"
-make -C "$top" --no-print-directory BUILD="$sf1" \
-    MODULE_CC_OPT=-DNGX_HTTP_PREP_SENDFILE_MIN=1 module > /dev/null
+[ -f "$build/ngx_http_prep_module.so" ] || die "run make first (module)"
 
 tmp=$(mktemp -d /tmp/prep-sendfile.XXXXXX)
 pid=""
@@ -41,6 +45,7 @@ pkg=$(cd "$top/tests/fixtures" && "$python" -c '
 import sys, gen_prep
 print(gen_prep.build_package(sys.argv[1], gen_prep.DEFAULT_CORTE,
                              size="full"))' "$tmp/pkg")
+mkdir -p "$tmp/store"
 "$build/prep-ingest" publish --store "$tmp/store" "$pkg" > /dev/null
 mkdir -p "$tmp/tree" && tar -xzf "$pkg" -C "$tmp/tree"
 
@@ -49,7 +54,7 @@ port_on=$((port_off + 1))
 user=""
 [ "$(id -u)" != 0 ] || user="user root;"
 cat > "$tmp/nginx.conf" <<EOF
-load_module $sf1/ngx_http_prep_module.so;
+load_module $build/ngx_http_prep_module.so;
 $user
 daemon off;
 worker_processes 1;
@@ -64,7 +69,7 @@ http {
     server { listen 127.0.0.1:$port_off; sendfile off;
              location / { prep_serve; } }
     server { listen 127.0.0.1:$port_on; sendfile on; tcp_nopush on;
-             location / { prep_serve; } }
+             prep_sendfile_min 16k; location / { prep_serve; } }
 }
 EOF
 "$nginx" -p "$tmp" -c "$tmp/nginx.conf" -e "$tmp/error.log" &
@@ -85,14 +90,21 @@ for want in $sizes; do
                              END { print best }')
     size=${file%% *}
     path=/${file#* }
-    r=()
-    for port in $port_off $port_on; do
-        r+=("$(taskset -c 0 wrk -t1 -c8 -d"${secs}s" \
-                 "http://127.0.0.1:$port$path" |
-               awk '/^Requests\/sec/ { print $2 }')")
+    ratios=() on=() off=()
+    for round in $(seq "$rounds"); do
+        ports=("$port_off" "$port_on")
+        (( round % 2 )) || ports=("$port_on" "$port_off")
+        for port in "${ports[@]}"; do
+            rps=$(taskset -c 0 wrk -t1 -c8 -d"${secs}s" \
+                      "http://127.0.0.1:$port$path" |
+                  awk '/^Requests\/sec/ { print $2 }')
+            if [ "$port" = "$port_on" ]; then a=$rps; else b=$rps; fi
+        done
+        on+=("$a") off+=("$b")
+        ratios+=("$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.3f", a / b }')")
     done
-    printf '%-9s %-40s %12s %12s %6.2f\n' "$size" "$path" "${r[0]}" \
-        "${r[1]}" "$(awk -v a="${r[1]}" -v b="${r[0]}" \
-                     'BEGIN { print a / b }')"
+    printf '%-9s %-40s %12s %12s %6s   per round: %s\n' "$size" "$path" \
+        "$(median "${off[@]}")" "$(median "${on[@]}")" \
+        "$(median "${ratios[@]}")" "${ratios[*]}"
 done
 echo "load: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -349,6 +349,32 @@ prep_snap_writer_begin(prep_snap_writer_t *w, const char *path,
 
 
 int
+prep_snap_writer_align_for(prep_snap_writer_t *w, uint64_t size)
+{
+    size_t                 gap;
+    static const uint8_t   zeros[PREP_SNAP_PAGE];
+
+    if (w->failed) {
+        return w->failed;
+    }
+
+    if (w->finished || w->open_entry >= 0 || w->open_gzip >= 0) {
+        return prep_snap_writer_fail(w, PREP_SNAP_EINVAL,
+                                     "alignment inside an entry");
+    }
+
+    if (size < PREP_SNAP_PAGE_MIN || w->off % PREP_SNAP_PAGE == 0) {
+        return PREP_SNAP_OK;
+    }
+
+    /* inside the data region: data_crc covers the gap too */
+    gap = PREP_SNAP_PAGE - w->off % PREP_SNAP_PAGE;
+
+    return prep_snap_writer_append(w, zeros, gap, 1);
+}
+
+
+int
 prep_snap_writer_write(prep_snap_writer_t *w, const void *data, size_t len)
 {
     if (w->open_entry < 0 && !w->failed) {
@@ -402,6 +428,12 @@ prep_snap_writer_gzip_begin(prep_snap_writer_t *w, long ordinal)
         return prep_snap_writer_fail(w, PREP_SNAP_EINVAL,
                                      "invalid gzip variant for entry %ld",
                                      ordinal);
+    }
+
+    if (prep_snap_writer_align_for(w, w->entries[ordinal].data_len)
+        != PREP_SNAP_OK)
+    {
+        return w->failed;
     }
 
     w->entries[ordinal].gzip_off = w->off;

@@ -20,25 +20,6 @@
 
 #define NGX_HTTP_PREP_INDEX  "index.html"
 
-/*
- * Entries of at least this many bytes are also described as a file
- * buffer of the snapshot, so that nginx sends them with sendfile() where
- * the connection allows it ("sendfile on;", plain TCP or kernel TLS).
- * Below it, one writev() from the mapping costs less than the extra
- * sendfile() call; bench/sendfile.sh measures the crossover on this
- * machine (bench/RESULTS.md).  -DNGX_HTTP_PREP_SENDFILE_MIN=N changes it.
- */
-/*
- * OFF by default (0): the whole-package bench with the file path at 64 KiB
- * ran at 0.33 x stock, latency-bound (p99 43 ms, a delayed-ACK stall with
- * TCP_CORK, not yet understood); build with -DNGX_HTTP_PREP_SENDFILE_MIN=N
- * to try it.
- */
-#ifndef NGX_HTTP_PREP_SENDFILE_MIN
-#define NGX_HTTP_PREP_SENDFILE_MIN  0
-#endif
-
-
 static const prep_snap_entry_t *ngx_http_prep_lookup(ngx_http_request_t *r,
     ngx_http_prep_snapshot_t *s, ngx_http_prep_loc_conf_t *plcf);
 static ngx_int_t ngx_http_prep_send_entry(ngx_http_request_t *r,
@@ -302,21 +283,24 @@ ngx_http_prep_send_entry(ngx_http_request_t *r, ngx_http_prep_snapshot_t *s,
         return rc;
     }
 
-#if (NGX_HTTP_PREP_SENDFILE_MIN > 0)
-    if (len >= NGX_HTTP_PREP_SENDFILE_MIN
-        && s->file.fd != NGX_INVALID_FILE)
+    /*
+     * prep_sendfile_min: in memory and in the file at once, nginx sends
+     * the file part with sendfile() where the connection can (plain TCP,
+     * kernel TLS) and the memory part elsewhere (TLS, gzip filters).
+     * Only from a page boundary: a sendfile() that starts inside a page,
+     * under TCP_CORK ("tcp_nopush on"), ends each response with a segment
+     * that waits 40 ms for the client's delayed ACK (bench/RESULTS.md).
+     */
+
+    if (plcf->sendfile_min && len >= plcf->sendfile_min
+        && s->file.fd != NGX_INVALID_FILE
+        && (data - s->addr) % PREP_SNAP_PAGE == 0)
     {
-        /*
-         * in memory and in the file at once: nginx sends the file part
-         * with sendfile() where the connection can (plain TCP, kernel
-         * TLS) and the memory part elsewhere (TLS, gzip filters)
-         */
         b->in_file = 1;
         b->file = &s->file;
         b->file_pos = data - s->addr;
         b->file_last = b->file_pos + len;
     }
-#endif
 
     return ngx_http_prep_send_body(r, b, data, len);
 }

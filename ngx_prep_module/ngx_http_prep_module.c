@@ -36,6 +36,8 @@ static char *ngx_http_prep_fallback(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_prep_cache_control(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_prep_sendfile_min(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_http_prep_placeholder(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_http_prep_init_process(ngx_cycle_t *cycle);
@@ -91,6 +93,13 @@ static ngx_command_t  ngx_http_prep_commands[] = {
       ngx_conf_set_sec_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_prep_loc_conf_t, retry_after),
+      NULL },
+
+    { ngx_string("prep_sendfile_min"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_prep_sendfile_min,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_prep_loc_conf_t, sendfile_min),
       NULL },
 
       ngx_null_command
@@ -233,6 +242,7 @@ ngx_http_prep_create_loc_conf(ngx_conf_t *cf)
      */
 
     plcf->retry_after = NGX_CONF_UNSET;
+    plcf->sendfile_min = NGX_CONF_UNSET_SIZE;
     plcf->cache_control = NGX_CONF_UNSET_PTR;
 
     return plcf;
@@ -266,6 +276,10 @@ ngx_http_prep_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                            "%d seconds", NGX_HTTP_PREP_RETRY_AFTER_MAX);
         return NGX_CONF_ERROR;
     }
+
+    /* off by default: on loopback writev() from the mapping was faster
+     * at every size (bench/RESULTS.md) */
+    ngx_conf_merge_size_value(conf->sendfile_min, prev->sendfile_min, 0);
 
     /* like add_header: rules at one level replace the inherited ones */
     ngx_conf_merge_ptr_value(conf->cache_control, prev->cache_control, NULL);
@@ -440,6 +454,51 @@ ngx_http_prep_fallback(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     plcf->fallback = value[1];
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * prep_sendfile_min SIZE | off: entries of SIZE bytes or more that the
+ * snapshot put on a page boundary (from PREP_SNAP_PAGE_MIN) go out with
+ * sendfile() where nginx's "sendfile" allows it
+ */
+static char *
+ngx_http_prep_sendfile_min(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_prep_loc_conf_t *plcf = conf;
+
+    ssize_t     size;
+    ngx_str_t  *value;
+
+    if (plcf->sendfile_min != NGX_CONF_UNSET_SIZE) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        plcf->sendfile_min = 0;
+        return NGX_CONF_OK;
+    }
+
+    size = ngx_parse_size(&value[1]);
+
+    if (size <= 0) {
+        return "must be a size (\"64k\", \"1m\") or \"off\"";
+    }
+
+    if ((size_t) size < PREP_SNAP_PAGE_MIN) {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "\"prep_sendfile_min\" below %uD bytes has the "
+                           "effect of %uD: smaller entries are not page-"
+                           "aligned in the snapshot",
+                           (uint32_t) PREP_SNAP_PAGE_MIN,
+                           (uint32_t) PREP_SNAP_PAGE_MIN);
+    }
+
+    plcf->sendfile_min = (size_t) size;
 
     return NGX_CONF_OK;
 }

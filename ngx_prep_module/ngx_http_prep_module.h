@@ -199,6 +199,7 @@ typedef struct {
     ngx_str_t                  fallback;
     ngx_str_t                  placeholder;
     time_t                     retry_after;
+    size_t                     sendfile_min;   /* 0: off */
     ngx_array_t               *cache_control;  /* ngx_http_prep_cc_rule_t */
 } ngx_http_prep_loc_conf_t;
 

@@ -129,6 +129,11 @@ ingest_builder_begin(void *ctx, const char *path, size_t len,
     b = ctx;
     mime = prep_mime_lookup(path, len);
 
+    rc = prep_snap_writer_align_for(b->w, size);
+    if (rc != PREP_SNAP_OK) {
+        return ingest_writer_fail(err, b->w, rc);
+    }
+
     rc = prep_snap_writer_begin(b->w, path, len, mime->type,
                                 strlen(mime->type));
     if (rc != PREP_SNAP_OK) {
