@@ -633,19 +633,40 @@ ngx_http_prep_placeholder(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_prep_loc_conf_t *plcf = conf;
 
-    u_char           *buf;
-    size_t            size;
-    ssize_t           n;
-    ngx_fd_t          fd;
-    ngx_str_t        *value, path;
-    ngx_file_info_t   fi;
+    ngx_str_t  *value;
 
     if (plcf->placeholder.data) {
         return "is duplicate";
     }
 
     value = cf->args->elts;
-    path = value[1];
+
+    return ngx_http_prep_conf_read_file(cf, &value[1],
+                                        NGX_HTTP_PREP_PLACEHOLDER_MAX, NULL,
+                                        &plcf->placeholder, NULL);
+}
+
+
+/*
+ * A small regular file named in the configuration (relative to the
+ * prefix), read whole at configuration time: into buf, which has room for
+ * max + 1 bytes (a secret the caller wipes), or with buf NULL into memory
+ * of cf->pool.  One byte more than the size is asked for, so that a file
+ * that grew since fstat() is noticed.  Errors are logged; fi, if not
+ * NULL, receives the file's metadata (its mode, for a secret).
+ */
+char *
+ngx_http_prep_conf_read_file(ngx_conf_t *cf, ngx_str_t *name, size_t max,
+    u_char *buf, ngx_str_t *out, ngx_file_info_t *fi)
+{
+    char             *rv;
+    size_t            size;
+    ssize_t           n;
+    ngx_fd_t          fd;
+    ngx_str_t         path;
+    ngx_file_info_t   info;
+
+    path = *name;
 
     if (ngx_conf_full_name(cf->cycle, &path, 1) != NGX_OK) {
         return NGX_CONF_ERROR;
@@ -658,34 +679,34 @@ ngx_http_prep_placeholder(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    buf = NULL;
-    size = 0;
+    rv = NGX_CONF_ERROR;
 
-    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
+    if (ngx_fd_info(fd, &info) == NGX_FILE_ERROR) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
                            ngx_fd_info_n " \"%s\" failed", path.data);
-        goto failed;
+        goto done;
     }
 
-    if (!ngx_is_file(&fi)) {
+    if (!ngx_is_file(&info)) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"%s\" is not a regular file", path.data);
-        goto failed;
+        goto done;
     }
 
-    if (ngx_file_size(&fi) > NGX_HTTP_PREP_PLACEHOLDER_MAX) {
+    if (ngx_file_size(&info) > (off_t) max) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%s\" is larger than %d bytes", path.data,
-                           NGX_HTTP_PREP_PLACEHOLDER_MAX);
-        goto failed;
+                           "\"%s\" is larger than %uz bytes", path.data,
+                           max);
+        goto done;
     }
 
-    size = (size_t) ngx_file_size(&fi);
+    size = (size_t) ngx_file_size(&info);
 
-    /* one byte more: a file that grew since fstat() is noticed */
-    buf = ngx_pnalloc(cf->pool, size + 1);
     if (buf == NULL) {
-        goto failed;
+        buf = ngx_pnalloc(cf->pool, size + 1);
+        if (buf == NULL) {
+            goto done;
+        }
     }
 
     n = ngx_read_fd(fd, buf, size + 1);
@@ -693,33 +714,32 @@ ngx_http_prep_placeholder(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     if (n == -1) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
                            ngx_read_fd_n " \"%s\" failed", path.data);
-        goto failed;
+        goto done;
     }
 
     if ((size_t) n != size) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"%s\" changed while being read", path.data);
-        goto failed;
+        goto done;
     }
+
+    out->data = buf;
+    out->len = size;
+
+    if (fi) {
+        *fi = info;
+    }
+
+    rv = NGX_CONF_OK;
+
+done:
 
     if (ngx_close_file(fd) == NGX_FILE_ERROR) {
         ngx_conf_log_error(NGX_LOG_ALERT, cf, ngx_errno,
                            ngx_close_file_n " \"%s\" failed", path.data);
     }
 
-    plcf->placeholder.data = buf;
-    plcf->placeholder.len = size;
-
-    return NGX_CONF_OK;
-
-failed:
-
-    if (ngx_close_file(fd) == NGX_FILE_ERROR) {
-        ngx_conf_log_error(NGX_LOG_ALERT, cf, ngx_errno,
-                           ngx_close_file_n " \"%s\" failed", path.data);
-    }
-
-    return NGX_CONF_ERROR;
+    return rv;
 }
 
 

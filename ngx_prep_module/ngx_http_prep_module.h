@@ -213,6 +213,10 @@ typedef struct {
 extern ngx_module_t  ngx_http_prep_module;
 
 
+/* ngx_http_prep_module.c: a small file named by a directive, read whole */
+char *ngx_http_prep_conf_read_file(ngx_conf_t *cf, ngx_str_t *name,
+    size_t max, u_char *buf, ngx_str_t *out, ngx_file_info_t *fi);
+
 /* ngx_http_prep_module.c: a directive's content type list */
 char *ngx_http_prep_conf_types(ngx_conf_t *cf, ngx_str_t *value,
     ngx_uint_t n, ngx_array_t **types);

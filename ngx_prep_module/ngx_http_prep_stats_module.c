@@ -1074,10 +1074,8 @@ ngx_http_prep_stats_visitor_key(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_http_prep_stats_main_conf_t *mcf = conf;
 
     size_t           len;
-    ssize_t          n;
     uint64_t         h[2];
-    ngx_fd_t         fd;
-    ngx_str_t       *value, path;
+    ngx_str_t       *value, path, text;
     ngx_file_info_t  fi;
     u_char           secret[NGX_HTTP_PREP_STATS_KEY_MAX + 1];
 
@@ -1092,34 +1090,21 @@ ngx_http_prep_stats_visitor_key(ngx_conf_t *cf, ngx_command_t *cmd,
     value = cf->args->elts;
     path = value[1];
 
+    /* on the stack, not in the pool: wiped once the key is derived */
+    if (ngx_http_prep_conf_read_file(cf, &path, NGX_HTTP_PREP_STATS_KEY_MAX,
+                                     secret, &text, &fi)
+        != NGX_CONF_OK)
+    {
+        ngx_explicit_memzero(secret, sizeof(secret));
+        return NGX_CONF_ERROR;
+    }
+
     if (ngx_conf_full_name(cf->cycle, &path, 1) != NGX_OK) {
+        ngx_explicit_memzero(secret, sizeof(secret));
         return NGX_CONF_ERROR;
     }
 
-    fd = ngx_open_file(path.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
-    if (fd == NGX_INVALID_FILE) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           ngx_open_file_n " \"%s\" failed", path.data);
-        return NGX_CONF_ERROR;
-    }
-
-    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           ngx_fd_info_n " \"%s\" failed", path.data);
-        (void) ngx_close_file(fd);
-        return NGX_CONF_ERROR;
-    }
-
-    n = ngx_read_fd(fd, secret, sizeof(secret));
-    (void) ngx_close_file(fd);
-
-    if (n < 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           ngx_read_fd_n " \"%s\" failed", path.data);
-        return NGX_CONF_ERROR;
-    }
-
-    len = (size_t) n;
+    len = text.len;
 
     /* a trailing newline is the editor's, not the secret's */
     while (len > 0 && (secret[len - 1] == '\n' || secret[len - 1] == '\r'
@@ -1128,9 +1113,7 @@ ngx_http_prep_stats_visitor_key(ngx_conf_t *cf, ngx_command_t *cmd,
         len--;
     }
 
-    if (len < NGX_HTTP_PREP_STATS_KEY_MIN
-        || (size_t) n > NGX_HTTP_PREP_STATS_KEY_MAX)
-    {
+    if (len < NGX_HTTP_PREP_STATS_KEY_MIN) {
         ngx_explicit_memzero(secret, sizeof(secret));
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "prep_stats_visitor_key \"%s\" must hold a secret "

@@ -97,3 +97,37 @@ def test_log_not_found_off_keeps_404s_out_of_the_log(nginx_factory,
     ph.wait_for(lambda: len(inst.access_lines()) >= 2, 5, "access log")
 
     assert "/quiet/missing.json" not in inst.log_text()
+
+
+@pytest.mark.parametrize("case", ["directory", "too_large", "key_too_large",
+                                  "missing"])
+def test_files_named_by_directives_are_checked(nginx_factory, tmp_path,
+                                               case):
+    """prep_placeholder and prep_stats_visitor_key read their file with
+    one reader (ngx_http_prep_conf_read_file): a regular file, bounded,
+    named in the error."""
+    if case == "directory":
+        f, directive = tmp_path, "prep_placeholder %s;"
+        message = "is not a regular file"
+    elif case == "too_large":
+        f, directive = tmp_path / "big.html", "prep_placeholder %s;"
+        f.write_bytes(b"x" * (1024 * 1024 + 1))
+        message = "is larger than 1048576 bytes"
+    elif case == "key_too_large":
+        f, directive = tmp_path / "big.key", "prep_stats_visitor_key %s;"
+        f.write_bytes(b"k" * 1025)
+        f.chmod(0o600)
+        message = "is larger than 1024 bytes"
+    else:
+        f, directive = tmp_path / "nope.html", "prep_placeholder %s;"
+        message = "No such file or directory"
+    inst = nginx_factory(start=False, http_extra=directive % f)
+    inst.port = ph.free_port()
+    inst.conf_path.write_text(inst.render_conf())
+    p = subprocess.run([ph.NGINX_BIN, "-t", "-p", str(inst.prefix), "-c",
+                        str(inst.conf_path), "-e",
+                        str(inst.prefix / "nginx-t.log")],
+                       capture_output=True, timeout=30)
+    err = p.stderr.decode(errors="replace")
+    assert p.returncode != 0, err
+    assert "[emerg]" in err and str(f) in err and message in err, err
