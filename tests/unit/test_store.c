@@ -33,33 +33,6 @@
 static char  dir[64];
 
 
-static void
-rm_tree(const char *path)
-{
-    DIR            *d;
-    char            p[512];
-    struct dirent  *de;
-
-    d = opendir(path);
-    if (d == NULL) {
-        (void) unlink(path);
-        return;
-    }
-
-    while ((de = readdir(d)) != NULL) {
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) {
-            continue;
-        }
-
-        (void) snprintf(p, sizeof(p), "%s/%s", path, de->d_name);
-        rm_tree(p);
-    }
-
-    (void) closedir(d);
-    (void) rmdir(path);
-}
-
-
 static int
 setup(void **state)
 {
