@@ -6,6 +6,7 @@
 
 
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <setjmp.h>
@@ -200,7 +201,9 @@ write_at(int dir_fd, const char *name, const char *data, mode_t mode)
 
     fd = openat(dir_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW,
                 mode);
-    assert_true(fd >= 0);
+    if (fd < 0) {
+        fail_msg("creating %s: %s", name, strerror(errno));
+    }
 
     len = strlen(data);
     if (len > 0) {
