@@ -166,15 +166,23 @@ add_file(struct archive *a, const char *name, const void *data, size_t len)
 }
 
 
+/* never through a symlink: a test may plant one to a directory */
 void
 rm_tree(const char *path)
 {
+    int             fd;
     DIR            *d;
     char            p[PATH_MAX];
     struct dirent  *de;
 
-    d = opendir(path);
+    fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+    d = fd >= 0 ? fdopendir(fd) : NULL;
+
     if (d == NULL) {
+        if (fd >= 0) {
+            (void) close(fd);
+        }
+
         (void) unlink(path);
         return;
     }
