@@ -117,28 +117,6 @@ exists(int dir_fd, const char *name)
 }
 
 
-static unsigned
-entries(int dir_fd)
-{
-    DIR            *d;
-    unsigned        n;
-    struct dirent  *de;
-
-    d = ingest_dir_open(dir_fd);
-    assert_non_null(d);
-    n = 0;
-
-    while ((de = readdir(d)) != NULL) {
-        if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0) {
-            n++;
-        }
-    }
-
-    (void) closedir(d);
-    return n;
-}
-
-
 static void
 reject_init(ingest_reject_t *why, const char *file)
 {
@@ -180,6 +158,17 @@ reason_str(const char *doc, size_t len, const char *key, char *buf,
 
 
 static void
+assert_reason(const char *doc, size_t len, const char *key,
+    const char *want)
+{
+    char  got[4 * QNAME_MAX];
+
+    reason_str(doc, len, key, got, sizeof(got));
+    assert_string_equal(got, want);
+}
+
+
+static void
 test_name_fresh(void **state)
 {
     int   i, rc;
@@ -204,7 +193,7 @@ test_name_fresh(void **state)
     assert_string_equal(qname, want);
 
     /* choosing a name creates nothing */
-    assert_int_equal(entries(qdir), 0);
+    assert_int_equal(dir_entries(qdir), 0);
 }
 
 
@@ -308,7 +297,7 @@ test_name_bound(void **state)
     /* nothing lost, nothing added */
     assert_int_equal(read_at(drop, "pkg", buf, sizeof(buf)), 7);
     assert_string_equal(buf, "payload");
-    assert_int_equal(entries(qdir), 100);
+    assert_int_equal(dir_entries(qdir), 100);
 }
 
 
@@ -318,7 +307,7 @@ test_name_long(void **state)
 {
     int              i, t;
     char             file[INGEST_NAME_MAX + 1], qname[QNAME_MAX];
-    char             s[32], after[32], doc[REASON_MAX], got[4 * QNAME_MAX];
+    char             s[32], after[32], doc[REASON_MAX];
     char             names[100][QNAME_MAX];
     size_t           len, qlen, longest;
     ingest_err_t     err;
@@ -338,10 +327,8 @@ test_name_long(void **state)
     assert_false(exists(drop, file));
 
     len = read_reason(qname, doc, sizeof(doc));
-    reason_str(doc, len, "quarantined_as", got, sizeof(got));
-    assert_string_equal(got, qname);
-    reason_str(doc, len, "file", got, sizeof(got));
-    assert_string_equal(got, file);
+    assert_reason(doc, len, "quarantined_as", qname);
+    assert_reason(doc, len, "file", file);
 
     for (t = 0; t < TRIES; t++) {
         (void) ingest_dir_clean(qdir, NULL);
@@ -512,7 +499,7 @@ test_reason_document(void **state)
     assert_false(exists(drop, "pkg.tar.gz"));
 
     /* the file and its .reason, no temp file left */
-    assert_int_equal(entries(qdir), 2);
+    assert_int_equal(dir_entries(qdir), 2);
     (void) snprintf(name, sizeof(name), "%s" INGEST_REASON_SUFFIX, qname);
     assert_int_equal(fstatat(qdir, name, &after, AT_SYMLINK_NOFOLLOW), 0);
     assert_true(S_ISREG(after.st_mode));
@@ -520,20 +507,13 @@ test_reason_document(void **state)
 
     len = read_reason(qname, doc, sizeof(doc));
 
-    reason_str(doc, len, "event", got, sizeof(got));
-    assert_string_equal(got, "rejected");
-    reason_str(doc, len, "level", got, sizeof(got));
-    assert_string_equal(got, "warning");
-    reason_str(doc, len, "reason", got, sizeof(got));
-    assert_string_equal(got, "not_gzip");
-    reason_str(doc, len, "message", got, sizeof(got));
-    assert_string_equal(got, "not a gzip file: bad magic");
-    reason_str(doc, len, "file", got, sizeof(got));
-    assert_string_equal(got, "pkg.tar.gz");
-    reason_str(doc, len, "quarantined_as", got, sizeof(got));
-    assert_string_equal(got, qname);
-    reason_str(doc, len, "sha256", got, sizeof(got));
-    assert_string_equal(got, want);
+    assert_reason(doc, len, "event", "rejected");
+    assert_reason(doc, len, "level", "warning");
+    assert_reason(doc, len, "reason", "not_gzip");
+    assert_reason(doc, len, "message", "not a gzip file: bad magic");
+    assert_reason(doc, len, "file", "pkg.tar.gz");
+    assert_reason(doc, len, "quarantined_as", qname);
+    assert_reason(doc, len, "sha256", want);
     assert_int_equal(ingest_json_get_number(doc, len, "size", &size), 0);
     assert_true(size == 8);
 
@@ -562,7 +542,7 @@ test_reason_document(void **state)
 static void
 test_reason_bound(void **state)
 {
-    char             *msg, qname[QNAME_MAX], doc[REASON_MAX], got[256];
+    char             *msg, qname[QNAME_MAX], doc[REASON_MAX];
     size_t            len;
     ingest_err_t      err;
     ingest_reject_t   why;
@@ -583,12 +563,9 @@ test_reason_bound(void **state)
     free(msg);
 
     len = read_reason(qname, doc, sizeof(doc));
-    reason_str(doc, len, "reason", got, sizeof(got));
-    assert_string_equal(got, "gzip_crc");
-    reason_str(doc, len, "file", got, sizeof(got));
-    assert_string_equal(got, "pkg");
-    reason_str(doc, len, "quarantined_as", got, sizeof(got));
-    assert_string_equal(got, qname);
+    assert_reason(doc, len, "reason", "gzip_crc");
+    assert_reason(doc, len, "file", "pkg");
+    assert_reason(doc, len, "quarantined_as", qname);
 }
 
 
@@ -614,15 +591,14 @@ test_same_name_twice(void **state)
     }
 
     assert_string_not_equal(q[0], q[1]);
-    assert_int_equal(entries(qdir), 4);
+    assert_int_equal(dir_entries(qdir), 4);
 
     for (i = 0; i < 2; i++) {
         (void) read_at(qdir, q[i], got, sizeof(got));
         assert_string_equal(got, content[i]);
 
         len = read_reason(q[i], doc, sizeof(doc));
-        reason_str(doc, len, "quarantined_as", got, sizeof(got));
-        assert_string_equal(got, q[i]);
+        assert_reason(doc, len, "quarantined_as", q[i]);
     }
 }
 
@@ -665,7 +641,7 @@ test_link_and_fifo(void **state)
     assert_false(exists(drop, "fifo.tar.gz"));
 
     /* two entries, each with its .reason */
-    assert_int_equal(entries(qdir), 4);
+    assert_int_equal(dir_entries(qdir), 4);
 }
 
 
@@ -742,7 +718,7 @@ test_error_missing_source(void **state)
                                        sizeof(qname), &err), -1);
     assert_errno_in(&err, ENOENT);
     assert_non_null(strstr(err.msg, "absent"));
-    assert_int_equal(entries(qdir), 0);
+    assert_int_equal(dir_entries(qdir), 0);
 }
 
 
@@ -840,7 +816,7 @@ test_error_read_only(void **state)
     assert_non_null(strstr(r.reason_msg, "20240603T000000Z-pkg.reason"));
 
     assert_source_kept(drop, "pkg", "data");
-    assert_int_equal(entries(qdir), 0);
+    assert_int_equal(dir_entries(qdir), 0);
 }
 
 
@@ -880,13 +856,13 @@ test_error_cross_device(void **state)
                                        sizeof(qname), &err), -1);
     assert_errno_in(&err, EXDEV);
     assert_source_kept(other, "pkg", "data");
-    assert_int_equal(entries(qdir), 0);
+    assert_int_equal(dir_entries(qdir), 0);
 
     assert_int_equal(ingest_quarantine_name(qdir, "pkg", qname,
                                             sizeof(qname)), 0);
     ingest_err_reset(&err);
     assert_int_equal(ingest_quarantine_reason(qdir, qname, &why, &err), 0);
-    assert_int_equal(entries(qdir), 1);
+    assert_int_equal(dir_entries(qdir), 1);
 
     assert_int_equal(close(other), 0);
 }

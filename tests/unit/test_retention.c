@@ -80,58 +80,26 @@ teardown(void **state)
 }
 
 
-/* "<corte id>-<12 hex>": names sort as i does */
+/* "<corte id>-<12 hex><suffix>": names sort as i does; the last few
+ * stay valid, so one call can take several */
 static const char *
-stem(int i)
+name_of(int i, const char *suffix)
 {
-    static char  buf[4][NAME_LEN];
+    static char  buf[8][NAME_LEN];
     static int   next;
     char        *p;
 
-    p = buf[next++ % 4];
-    (void) snprintf(p, NAME_LEN, "202406%02d_%04d-%012x", 3 + i / 10000,
-                    i % 10000, (unsigned) (i * 2654435761u) & 0xffffff);
+    p = buf[next++ % 8];
+    (void) snprintf(p, NAME_LEN, "202406%02d_%04d-%012x%s", 3 + i / 10000,
+                    i % 10000, (unsigned) (i * 2654435761u) & 0xffffff,
+                    suffix);
     return p;
 }
 
 
-static const char *
-snap(int i)
-{
-    static char  buf[4][NAME_LEN];
-    static int   next;
-    char        *p;
-
-    p = buf[next++ % 4];
-    (void) snprintf(p, NAME_LEN, "%s.snap", stem(i));
-    return p;
-}
-
-
-static const char *
-package(int i)
-{
-    static char  buf[4][NAME_LEN];
-    static int   next;
-    char        *p;
-
-    p = buf[next++ % 4];
-    (void) snprintf(p, NAME_LEN, "%s.tar.gz", stem(i));
-    return p;
-}
-
-
-static const char *
-sidecar(int i)
-{
-    static char  buf[4][NAME_LEN];
-    static int   next;
-    char        *p;
-
-    p = buf[next++ % 4];
-    (void) snprintf(p, NAME_LEN, "%s" INGEST_SIDECAR_SUFFIX, package(i));
-    return p;
-}
+#define snap(i)     name_of(i, ".snap")
+#define package(i)  name_of(i, ".tar.gz")
+#define sidecar(i)  name_of(i, ".tar.gz" INGEST_SIDECAR_SUFFIX)
 
 
 static int

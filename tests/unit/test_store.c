@@ -293,26 +293,6 @@ test_current_odd(void **state)
 }
 
 
-static unsigned
-count_in(int dir_fd)
-{
-    DIR            *d;
-    unsigned        n;
-    struct dirent  *de;
-
-    d = ingest_dir_open(dir_fd);
-    assert_non_null(d);
-    n = 0;
-
-    while ((de = readdir(d)) != NULL) {
-        n += strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
-    }
-
-    (void) closedir(d);
-    return n;
-}
-
-
 /* only the store's own temp names go; whatever else is there stays */
 static void
 test_clean_foreign(void **state)
@@ -354,7 +334,7 @@ test_clean_foreign(void **state)
 
     ingest_store_clean(&st);
 
-    assert_int_equal(count_in(st.cortes_fd),
+    assert_int_equal(dir_entries(st.cortes_fd),
                      sizeof(ckept) / sizeof(ckept[0]) + 1);
     for (i = 0; i < (int) (sizeof(ckept) / sizeof(ckept[0])); i++) {
         assert_true(ingest_store_exists(&st, ckept[i]));
@@ -376,7 +356,7 @@ test_clean_foreign(void **state)
     write_at(sub, "b", "", 0600);
     assert_int_equal(mkdirat(sub, "c", 0755), 0);
     assert_int_equal(ingest_dir_clean(sub, NULL), 2);
-    assert_int_equal(count_in(sub), 1);
+    assert_int_equal(dir_entries(sub), 1);
     assert_int_equal(close(sub), 0);
 
     ingest_store_close(&st);

@@ -244,3 +244,28 @@ read_at(int dir_fd, const char *name, char *buf, size_t size)
 
     return len;
 }
+
+
+unsigned
+dir_entries(int dir_fd)
+{
+    int             fd;
+    DIR            *d;
+    unsigned        n;
+    struct dirent  *de;
+
+    /* a descriptor of its own: closedir() must not close dir_fd */
+    fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY);
+    assert_true(fd >= 0);
+    d = fdopendir(fd);
+    assert_non_null(d);
+    n = 0;
+
+    while ((de = readdir(d)) != NULL) {
+        n += strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
+    }
+
+    (void) closedir(d);
+
+    return n;
+}

@@ -50,6 +50,9 @@ void rm_tree(const char *path);
 /* dir_fd/name created (it must not exist) with mode and data */
 void write_at(int dir_fd, const char *name, const char *data, mode_t mode);
 
+/* how many entries the directory open on dir_fd has, "." and ".." aside */
+unsigned dir_entries(int dir_fd);
+
 /* the whole of dir_fd/name, NUL-terminated, into buf; its length */
 size_t read_at(int dir_fd, const char *name, char *buf, size_t size);
 
