@@ -84,10 +84,10 @@ teardown(void **state)
     (void) close(drop);
     qdir = -1;
     drop = -1;
-    rm_tree(dir);
+    temp_dir_remove(dir);
 
     if (odir[0] != '\0') {
-        rm_tree(odir);
+        temp_dir_remove(odir);
         odir[0] = '\0';
     }
 

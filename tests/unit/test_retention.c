@@ -75,7 +75,7 @@ teardown(void **state)
     (void) close(pdir);
     cdir = -1;
     pdir = -1;
-    rm_tree(dir);
+    temp_dir_remove(dir);
     return 0;
 }
 

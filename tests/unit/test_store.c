@@ -52,7 +52,7 @@ static int
 teardown(void **state)
 {
     (void) state;
-    rm_tree(dir);
+    temp_dir_remove(dir);
     return 0;
 }
 

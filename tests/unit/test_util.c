@@ -168,7 +168,7 @@ add_file(struct archive *a, const char *name, const void *data, size_t len)
 
 /* never through a symlink: a test may plant one to a directory */
 void
-rm_tree(const char *path)
+temp_dir_remove(const char *path)
 {
     int             fd;
     DIR            *d;
@@ -193,7 +193,7 @@ rm_tree(const char *path)
         }
 
         (void) snprintf(p, sizeof(p), "%s/%s", path, de->d_name);
-        rm_tree(p);
+        temp_dir_remove(p);
     }
 
     (void) closedir(d);

@@ -44,8 +44,9 @@ void temp_dir(char *buf, size_t size, const char *prefix);
 void add_file(struct archive *a, const char *name, const void *data,
     size_t len);
 
-/* removes path and, for a directory, everything below it */
-void rm_tree(const char *path);
+/* removes path and, for a directory, everything below it (never through
+ * a symlink) */
+void temp_dir_remove(const char *path);
 
 /* dir_fd/name created (it must not exist) with mode and data */
 void write_at(int dir_fd, const char *name, const char *data, mode_t mode);
