@@ -12,8 +12,9 @@
  * read-only quarantine, another file system, a missing source): each one
  * named in the message with its errno, and the source never lost.
  *
- * The sidecar is moved by the caller (ingest_pl_copy_sidecar() in
- * daemon/pipeline_outcome.c); here only its name is checked to fit.
+ * The sidecar follows through the caller (ingest_pl_copy_sidecar() and
+ * ingest_pl_unlink_drop() in daemon/pipeline_outcome.c), tested here
+ * too: the copy next to the quarantined file, links and FIFOs not read.
  */
 
 
@@ -40,6 +41,7 @@
 
 #include "prep_json.h"
 #include "common/ingest_jsonget.h"
+#include "daemon/ingest_pipeline.h"
 #include "store/ingest_events.h"
 #include "store/ingest_files.h"
 
@@ -868,6 +870,84 @@ test_error_cross_device(void **state)
 }
 
 
+/* the caller's side of "with its sidecar" (daemon/pipeline_outcome.c):
+ * the private copy goes into quarantine, the sidecar is copied next to
+ * it, then both leave the drop folder */
+static void
+test_sidecar_follows(void **state)
+{
+    int              fd, staging;
+    char             qname[QNAME_MAX], side[QNAME_MAX + 16], buf[256];
+    struct stat      sb;
+    ingest_pl_t      pl;
+    ingest_err_t     err;
+    ingest_cand_t    c;
+    ingest_watch_t   w;
+    ingest_reject_t  why;
+    static const char  hex[] = "00112233445566778899aabbccddeeff"
+                               "00112233445566778899aabbccddeeff"
+                               "  p.tar.gz\n";
+
+    (void) state;
+    fd = open(dir, O_RDONLY | O_DIRECTORY);
+    assert_true(fd >= 0);
+    assert_int_equal(mkdirat(fd, INGEST_DIR_STAGING, 0700), 0);
+    staging = openat(fd, INGEST_DIR_STAGING, O_RDONLY | O_DIRECTORY);
+    assert_true(staging >= 0);
+    assert_int_equal(close(fd), 0);
+
+    write_at(drop, "p.tar.gz", "upload", 0644);
+    write_at(drop, "p.tar.gz" INGEST_SIDECAR_SUFFIX, hex, 0644);
+    write_at(staging, ".tmp-Ab3dE9", "upload", 0600);
+
+    memset(&w, 0, sizeof(ingest_watch_t));
+    memset(&c, 0, sizeof(ingest_cand_t));
+    memset(&pl, 0, sizeof(ingest_pl_t));
+    w.drop_fd = drop;
+    (void) snprintf(c.name, sizeof(c.name), "p.tar.gz");
+    pl.w = &w;
+    pl.c = &c;
+    assert_int_equal(fstatat(drop, c.name, &sb, AT_SYMLINK_NOFOLLOW), 0);
+    ingest_stamp_of(&pl.stamp, &sb);
+
+    reject_init(&why, "p.tar.gz");
+    ingest_err_reset(&err);
+    assert_int_equal(ingest_quarantine(qdir, staging, ".tmp-Ab3dE9", &why,
+                                       qname, sizeof(qname), &err), 0);
+
+    (void) snprintf(side, sizeof(side), "%s" INGEST_SIDECAR_SUFFIX, qname);
+    assert_int_equal(ingest_pl_copy_sidecar(&pl, qdir, side), 0);
+    assert_int_equal(read_at(qdir, side, buf, sizeof(buf)), strlen(hex));
+    assert_string_equal(buf, hex);
+    assert_int_equal(fstatat(qdir, side, &sb, AT_SYMLINK_NOFOLLOW), 0);
+    assert_int_equal(sb.st_mode & 07777, 0640);
+
+    /* the package, its .reason and its sidecar, together */
+    assert_int_equal(dir_entries(qdir), 3);
+    assert_int_equal(ingest_pl_unlink_drop(&pl), 1);
+    assert_int_equal(dir_entries(drop), 0);
+    assert_int_equal(dir_entries(staging), 0);
+
+    /* no sidecar, a link (never followed) or a FIFO (no hang): nothing
+     * is copied, and that is not an error */
+    write_at(drop, "p.tar.gz", "again", 0644);
+    assert_int_equal(ingest_pl_copy_sidecar(&pl, qdir, "none.sha256"), 0);
+
+    assert_int_equal(symlinkat("p.tar.gz", drop,
+                               "p.tar.gz" INGEST_SIDECAR_SUFFIX), 0);
+    assert_int_equal(ingest_pl_copy_sidecar(&pl, qdir, "link.sha256"), 0);
+    assert_int_equal(unlinkat(drop, "p.tar.gz" INGEST_SIDECAR_SUFFIX, 0),
+                     0);
+
+    assert_int_equal(mkfifoat(drop, "p.tar.gz" INGEST_SIDECAR_SUFFIX,
+                              0644), 0);
+    assert_int_equal(ingest_pl_copy_sidecar(&pl, qdir, "fifo.sha256"), 0);
+
+    assert_int_equal(dir_entries(qdir), 3);
+    assert_int_equal(close(staging), 0);
+}
+
+
 int
 main(void)
 {
@@ -884,6 +964,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_same_name_twice, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_link_and_fifo, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sidecar_follows, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_error_removed_dir, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_error_missing_source, setup,
