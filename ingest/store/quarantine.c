@@ -32,6 +32,7 @@ ingest_quarantine_name(int qdir, const char *file, char *qname,
 {
     int          i;
     char         stamp[32], suffix[16];
+    char         reason[INGEST_NAME_MAX + 1];
     size_t       room;
     time_t       now;
     struct tm    tm;
@@ -58,8 +59,14 @@ ingest_quarantine_name(int qdir, const char *file, char *qname,
 
         (void) snprintf(qname, qsize, "%s%s-%.*s", stamp, suffix,
                         (int) room, file);
+        (void) snprintf(reason, sizeof(reason), "%s" INGEST_REASON_SUFFIX,
+                        qname);
 
+        /* a .reason alone (an entry that could not be moved) holds its
+         * name too: a second one would replace it */
         if (fstatat(qdir, qname, &sb, AT_SYMLINK_NOFOLLOW) != 0
+            && errno == ENOENT
+            && fstatat(qdir, reason, &sb, AT_SYMLINK_NOFOLLOW) != 0
             && errno == ENOENT)
         {
             return 0;

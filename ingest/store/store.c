@@ -263,7 +263,9 @@ ingest_store_current(ingest_store_t *st, char *name, size_t size,
     link[n] = '\0';
     plen = sizeof(INGEST_STORE_CORTES);
 
+    /* a snapshot's name: not "", ".", ".." or a hidden (temp) file */
     if (strncmp(link, INGEST_STORE_CORTES "/", plen) != 0
+        || link[plen] == '\0' || link[plen] == '.'
         || strchr(link + plen, '/') != NULL || (size_t) n - plen >= size)
     {
         return ingest_fail(err, INGEST_STORE,

@@ -5,6 +5,10 @@
  */
 
 
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -159,4 +163,109 @@ add_file(struct archive *a, const char *name, const void *data, size_t len)
     }
 
     archive_entry_free(e);
+}
+
+
+/* never through a symlink: a test may plant one to a directory */
+void
+temp_dir_remove(const char *path)
+{
+    int             fd;
+    DIR            *d;
+    char            p[PATH_MAX];
+    struct dirent  *de;
+
+    fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+    d = fd >= 0 ? fdopendir(fd) : NULL;
+
+    if (d == NULL) {
+        if (fd >= 0) {
+            (void) close(fd);
+        }
+
+        (void) unlink(path);
+        return;
+    }
+
+    while ((de = readdir(d)) != NULL) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) {
+            continue;
+        }
+
+        (void) snprintf(p, sizeof(p), "%s/%s", path, de->d_name);
+        temp_dir_remove(p);
+    }
+
+    (void) closedir(d);
+    (void) rmdir(path);
+}
+
+
+void
+write_at(int dir_fd, const char *name, const char *data, mode_t mode)
+{
+    int     fd;
+    size_t  len;
+
+    fd = openat(dir_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW,
+                mode);
+    if (fd < 0) {
+        fail_msg("creating %s: %s", name, strerror(errno));
+    }
+
+    len = strlen(data);
+    if (len > 0) {
+        assert_int_equal(write(fd, data, len), (ssize_t) len);
+    }
+
+    assert_int_equal(close(fd), 0);
+}
+
+
+size_t
+read_at(int dir_fd, const char *name, char *buf, size_t size)
+{
+    int      fd;
+    size_t   len;
+    ssize_t  n;
+
+    fd = openat(dir_fd, name, O_RDONLY | O_NOFOLLOW);
+    assert_true(fd >= 0);
+
+    len = 0;
+
+    while ((n = read(fd, buf + len, size - 1 - len)) > 0) {
+        len += (size_t) n;
+    }
+
+    assert_int_equal(n, 0);
+    assert_int_equal(close(fd), 0);
+    buf[len] = '\0';
+
+    return len;
+}
+
+
+unsigned
+dir_entries(int dir_fd)
+{
+    int             fd;
+    DIR            *d;
+    unsigned        n;
+    struct dirent  *de;
+
+    /* a descriptor of its own: closedir() must not close dir_fd */
+    fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY);
+    assert_true(fd >= 0);
+    d = fdopendir(fd);
+    assert_non_null(d);
+    n = 0;
+
+    while ((de = readdir(d)) != NULL) {
+        n += strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
+    }
+
+    (void) closedir(d);
+
+    return n;
 }

@@ -3,8 +3,9 @@
  *
  * Helpers shared by the unit test suites: a deterministic random number
  * generator, exact-size heap buffers (so ASan catches a read one byte
- * past the end), escaping into such a buffer, unlinked temp files and
- * files written into a libarchive writer.  They fail the running cmocka
+ * past the end), escaping into such a buffer, unlinked temp files,
+ * temp directories and files in them, and files written into a
+ * libarchive writer.  They fail the running cmocka
  * test on any error, so callers need not check.
  */
 
@@ -15,6 +16,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 
 struct archive;
@@ -41,6 +43,19 @@ void temp_dir(char *buf, size_t size, const char *prefix);
 
 void add_file(struct archive *a, const char *name, const void *data,
     size_t len);
+
+/* removes path and, for a directory, everything below it (never through
+ * a symlink) */
+void temp_dir_remove(const char *path);
+
+/* dir_fd/name created (it must not exist) with mode and data */
+void write_at(int dir_fd, const char *name, const char *data, mode_t mode);
+
+/* how many entries the directory open on dir_fd has, "." and ".." aside */
+unsigned dir_entries(int dir_fd);
+
+/* the whole of dir_fd/name, NUL-terminated, into buf; its length */
+size_t read_at(int dir_fd, const char *name, char *buf, size_t size);
 
 
 #endif /* _TEST_UTIL_H_INCLUDED_ */
