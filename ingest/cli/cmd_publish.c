@@ -370,26 +370,6 @@ ingest_publish_verify(ingest_publish_t *p, ingest_err_t *err)
 }
 
 
-/* a snapshot of the same name already in cortes/ is kept if sound */
-static int
-ingest_publish_existing(ingest_publish_t *p)
-{
-    int                rc;
-    char               msg[PREP_ERRLEN];
-    ingest_snapfile_t  sf;
-
-    if (!ingest_store_exists(&p->store, p->final)) {
-        return 0;
-    }
-
-    rc = ingest_snapfile_open(&sf, p->store.cortes_fd, p->final,
-                              PREP_SNAP_VERIFY_DATA, msg, sizeof(msg));
-    ingest_snapfile_close(&sf);
-
-    return rc == PREP_SNAP_OK;
-}
-
-
 static int
 ingest_publish_run(ingest_publish_t *p, ingest_err_t *err)
 {
@@ -425,16 +405,14 @@ ingest_publish_run(ingest_publish_t *p, ingest_err_t *err)
         return -1;
     }
 
-    if (!ingest_publish_existing(p)) {
-        if (ingest_store_commit(&p->store, p->tmp_fd, p->tmp_name,
-                                p->final, err)
-            != 0)
-        {
-            return -1;
-        }
-
-        p->tmp_name[0] = '\0';
+    if (ingest_store_commit_or_keep(&p->store, p->tmp_fd, p->tmp_name,
+                                    p->final, err)
+        < 0)
+    {
+        return -1;
     }
+
+    p->tmp_name[0] = '\0';
 
     return ingest_store_flip(&p->store, p->final, err);
 }

@@ -93,41 +93,23 @@ ingest_peak_kib(void)
 int
 ingest_pl_commit(ingest_pl_t *pl)
 {
-    int                rc;
-    char               msg[PREP_ERRLEN];
-    double             start;
-    ingest_err_t       err;
-    ingest_snapfile_t  sf;
+    double        start;
+    ingest_err_t  err;
 
     ingest_err_reset(&err);
     start = ingest_now();
 
-    /* a sound snapshot of that name (published before a rollback) is
-     * kept; a bad one is replaced */
-    rc = -1;
-
-    if (ingest_store_exists(&pl->w->store, pl->final)) {
-        rc = ingest_snapfile_open(&sf, pl->w->store.cortes_fd, pl->final,
-                                  PREP_SNAP_VERIFY_DATA, msg, sizeof(msg));
-        ingest_snapfile_close(&sf);
+    if (ingest_store_commit_or_keep(&pl->w->store, pl->tmp_fd, pl->tmp,
+                                    pl->final, &err)
+        < 0)
+    {
+        ingest_pl_fail(pl, &err);
+        return -1;
     }
 
-    if (rc == PREP_SNAP_OK) {
-        ingest_pl_drop_tmp(pl);
-
-    } else {
-        if (ingest_store_commit(&pl->w->store, pl->tmp_fd, pl->tmp,
-                                pl->final, &err)
-            != 0)
-        {
-            ingest_pl_fail(pl, &err);
-            return -1;
-        }
-
-        (void) close(pl->tmp_fd);
-        pl->tmp_fd = -1;
-        pl->tmp[0] = '\0';
-    }
+    (void) close(pl->tmp_fd);
+    pl->tmp_fd = -1;
+    pl->tmp[0] = '\0';
 
     pl->commit_s = ingest_now() - start;
 

@@ -198,22 +198,18 @@ ingest_window_hold(ingest_pl_t *pl)
 
     ingest_err_reset(&err);
 
-    if (ingest_store_exists(&w->store, pl->final)) {
-        ingest_pl_drop_tmp(pl);
-
-    } else if (ingest_store_commit(&w->store, pl->tmp_fd, pl->tmp, pl->final,
-                                   &err)
-               != 0)
+    if (ingest_store_commit_or_keep(&w->store, pl->tmp_fd, pl->tmp,
+                                    pl->final, &err)
+        < 0)
     {
         ingest_pl_fail(pl, &err);
         ingest_store_unlock(&w->store);
         return 1;
-
-    } else {
-        (void) close(pl->tmp_fd);
-        pl->tmp_fd = -1;
-        pl->tmp[0] = '\0';
     }
+
+    (void) close(pl->tmp_fd);
+    pl->tmp_fd = -1;
+    pl->tmp[0] = '\0';
 
     ingest_store_unlock(&w->store);
 
