@@ -4,11 +4,14 @@
  * Inside the pipeline of prep-ingest watch (ingest_daemon.h): the state of
  * one candidate on its way to a decision, shared by
  *
- *     pipeline.c          intake: open, stamp, private copy, sidecar,
- *                         validation, decision against the live corte
+ *     pipeline.c          intake: open, stamp, private copy, sidecar;
+ *                         then the publication every command shares
+ *                         (publication.c: validation in a child,
+ *                         decision against the live corte, commit, flip)
  *     pipeline_outcome.c  the decisions that do not publish: reject into
  *                         quarantine, wait for a change, retry later
- *     pipeline_publish.c  commit, flip, nginx, the records, the archive
+ *     pipeline_publish.c  once current is flipped: nginx, the records,
+ *                         the archive
  */
 
 
@@ -80,7 +83,6 @@ int ingest_pl_unlink_drop(ingest_pl_t *pl);
 int ingest_pl_copy_sidecar(ingest_pl_t *pl, int dir_fd, const char *to);
 
 /* pipeline_publish.c */
-int ingest_pl_commit(ingest_pl_t *pl);
 void ingest_pl_finish(ingest_pl_t *pl);
 void ingest_pl_duplicate(ingest_pl_t *pl);
 

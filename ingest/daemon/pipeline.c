@@ -28,8 +28,8 @@
 #include <unistd.h>
 
 #include "common/ingest_fault.h"
-#include "daemon/ingest_decide.h"
 #include "daemon/ingest_pipeline.h"
+#include "daemon/ingest_publication.h"
 #include "ops/ingest_notice.h"
 #include "ops/ingest_window.h"
 
@@ -266,69 +266,6 @@ ingest_pl_sidecar(ingest_pl_t *pl)
 }
 
 
-static int
-ingest_pl_build(ingest_pl_t *pl)
-{
-    double                  start;
-    ingest_err_t            err;
-    ingest_watch_t         *w;
-    ingest_validate_conf_t  vc;
-
-    w = pl->w;
-    ingest_err_reset(&err);
-
-    if (ingest_store_tmp(&w->store, pl->tmp, sizeof(pl->tmp), &pl->tmp_fd,
-                         &err)
-        != 0)
-    {
-        pl->tmp[0] = '\0';
-        ingest_pl_fail(pl, &err);
-        return -1;
-    }
-
-    memset(&vc, 0, sizeof(ingest_validate_conf_t));
-    vc.pkg_fd = pl->staged_fd;
-    vc.snap_fd = pl->tmp_fd;
-    vc.cortes_fd = w->store.cortes_fd;
-    vc.prev_name = pl->live.have ? pl->live.name : NULL;
-    vc.package_name = pl->c->name;
-    vc.limits = &w->conf->limits;
-    vc.gzip_level = w->conf->gzip_level;
-    vc.memory_limit = w->conf->validator_memory;
-    vc.lock_fd = w->watch_lock_fd;
-
-    start = ingest_now();
-
-    if (ingest_validate(&vc, &pl->vo) != 0) {
-        pl->validate_s = ingest_now() - start;
-
-        if (pl->vo.err.reason == INGEST_TRUNCATED) {
-            ingest_pl_wait(pl, INGEST_TRUNCATED, pl->vo.err.msg);
-
-        } else if (ingest_reason_rejects(pl->vo.err.reason)) {
-            ingest_pl_reject(pl, pl->vo.err.reason, "%s", pl->vo.err.msg);
-
-        } else {
-            ingest_pl_fail(pl, &pl->vo.err);
-        }
-
-        return -1;
-    }
-
-    pl->validate_s = ingest_now() - start;
-    pl->built = 1;
-
-    (void) snprintf(pl->final, sizeof(pl->final),
-                    "%s-%02x%02x%02x%02x%02x%02x.snap",
-                    pl->vo.res.corte.id, pl->sha[0], pl->sha[1], pl->sha[2],
-                    pl->sha[3], pl->sha[4], pl->sha[5]);
-
-    ingest_fault("after_snapshot_write");
-
-    return 0;
-}
-
-
 static void
 ingest_pl_validated_events(ingest_pl_t *pl)
 {
@@ -365,38 +302,102 @@ ingest_pl_validated_events(ingest_pl_t *pl)
 }
 
 
-/* decides against the live corte; 0 to publish, -1 when handled */
-static int
-ingest_pl_decide(ingest_pl_t *pl)
+/* the publication's policy for watch: the events, the window */
+static ingest_step_e
+ingest_pl_validated(ingest_publication_t *pub, void *data,
+    ingest_err_t *err)
 {
-    ingest_err_t            err;
-    ingest_candidate_t      cand;
-    ingest_build_result_t  *r;
+    ingest_pl_t  *pl;
 
-    r = &pl->vo.res;
+    (void) pub;
+    (void) err;
 
-    cand.id = r->corte.id;
-    cand.iso = r->corte.iso8601;
-    cand.time = r->corte.time;
-    cand.sha256 = pl->sha;
+    pl = data;
+    pl->built = 1;
+    ingest_pl_validated_events(pl);
 
-    ingest_err_reset(&err);
+    return INGEST_STEP_CONTINUE;
+}
 
-    switch (ingest_decide(&pl->live, &cand, &err)) {
 
-    case INGEST_DECIDE_PUBLISH:
-        return 0;
+static int
+ingest_pl_hold(ingest_publication_t *pub, void *data)
+{
+    ingest_pl_t  *pl;
 
-    case INGEST_DECIDE_LIVE:
+    (void) pub;
+
+    pl = data;
+
+    return ingest_window_holds(pl->w);
+}
+
+
+/*
+ * Validated in a child, decided against the live corte, named and made
+ * current (daemon/publication.c), then finished here: told to nginx and
+ * recorded, or a duplicate, or held until --publish-from.
+ */
+static ingest_step_e
+ingest_pl_publish(ingest_pl_t *pl, ingest_err_t *err)
+{
+    ingest_step_e                step;
+    ingest_watch_t              *w;
+    ingest_publication_t         pub;
+    ingest_publication_policy_t  policy;
+
+    w = pl->w;
+
+    memset(&policy, 0, sizeof(ingest_publication_policy_t));
+    policy.in_child = 1;
+    policy.validated = ingest_pl_validated;
+    policy.hold = ingest_pl_hold;
+    policy.data = pl;
+
+    memset(&pub, 0, sizeof(ingest_publication_t));
+    pub.store = &w->store;
+    pub.pkg_fd = pl->staged_fd;
+    pub.package_name = pl->c->name;
+    pub.limits = &w->conf->limits;
+    pub.gzip_level = w->conf->gzip_level;
+    pub.memory_limit = w->conf->validator_memory;
+    pub.lock_fd = w->watch_lock_fd;
+    pub.tmp_fd = &pl->tmp_fd;
+    pub.tmp = pl->tmp;
+    pub.scratch_fd = -1;
+    pub.live_known = 1;
+    pub.live = &pl->live;
+    pub.vo = &pl->vo;
+    pub.final = pl->final;
+
+    step = ingest_publication_run(&pub, &policy, err);
+
+    pl->validate_s = pub.validate_s;
+    pl->commit_s = pub.commit_s;
+    pl->flip_s = pub.flip_s;
+
+    if (step != INGEST_STEP_CONTINUE) {
+        return step;
+    }
+
+    switch (pub.outcome) {
+
+    case INGEST_PUB_LIVE:
         /* handled before the build as a duplicate or a resumed
          * publication; reached only if current changed meanwhile */
         ingest_pl_duplicate(pl);
-        return -1;
+        break;
+
+    case INGEST_PUB_HELD:
+        ingest_window_record_held(pl);
+        break;
 
     default:
-        ingest_pl_reject(pl, err.reason, "%s", err.msg);
-        return -1;
+        ingest_pl_finish(pl);
+        break;
     }
+
+    return INGEST_STEP_DONE;
 }
 
 
@@ -500,25 +501,25 @@ ingest_pipeline_run(ingest_watch_t *w, ingest_cand_t *c)
         goto done;
     }
 
-    if (ingest_pl_build(&pl) != 0) {
-        goto done;
+    ingest_err_reset(&err);
+
+    switch (ingest_pl_publish(&pl, &err)) {
+
+    case INGEST_STEP_REJECT:
+        ingest_pl_reject(&pl, err.reason, "%s", err.msg);
+        break;
+
+    case INGEST_STEP_WAIT:
+        ingest_pl_wait(&pl, err.reason, err.msg);
+        break;
+
+    case INGEST_STEP_FAIL:
+        ingest_pl_fail(&pl, &err);
+        break;
+
+    default:
+        break;
     }
-
-    ingest_pl_validated_events(&pl);
-
-    if (ingest_pl_decide(&pl) != 0) {
-        goto done;
-    }
-
-    if (ingest_window_hold(&pl)) {
-        goto done;
-    }
-
-    if (ingest_pl_commit(&pl) != 0) {
-        goto done;
-    }
-
-    ingest_pl_finish(&pl);
 
 done:
 
