@@ -209,6 +209,11 @@ def test_publish_refuses_what_watch_refuses(store, packages, pkg_a, pkg_b):
     assert os.stat(snap_b).st_ino == ino_b
     assert store_files(store) == before[1]
 
+    # and the help says so
+    text = ph.run_ingest(["publish", "--help"]).stdout
+    for word in ("older_corte", "corte_conflict", "prep-ingest rollback"):
+        assert word in text, word
+
 
 def test_next_corte_reuses_gzip(store, pkg_a, pkg_b):
     assert publish(store, pkg_a).returncode == 0

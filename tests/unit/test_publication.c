@@ -21,6 +21,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,30 +74,14 @@ static int              hold_calls;
 static int              validated_calls;
 
 
-static void
-rm_tree(const char *path)
+static int
+rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 {
-    DIR            *d;
-    char            p[512];
-    struct dirent  *de;
+    (void) sb;
+    (void) flag;
+    (void) ftw;
 
-    d = opendir(path);
-    if (d == NULL) {
-        (void) unlink(path);
-        return;
-    }
-
-    while ((de = readdir(d)) != NULL) {
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) {
-            continue;
-        }
-
-        (void) snprintf(p, sizeof(p), "%s/%s", path, de->d_name);
-        rm_tree(p);
-    }
-
-    (void) closedir(d);
-    (void) rmdir(path);
+    return remove(path) == 0 ? 0 : -1;
 }
 
 
@@ -125,7 +110,7 @@ teardown(void **state)
     (void) state;
 
     ingest_store_close(&st);
-    rm_tree(dir);
+    assert_int_equal(nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS), 0);
 
     return 0;
 }
@@ -153,19 +138,14 @@ pkg_make(pkg_t *p, int minute, const char *other)
     p->buf = malloc(PKG_CAP);
     assert_non_null(p->buf);
 
-    a = archive_write_new();
-    assert_int_equal(archive_write_set_format_pax_restricted(a), ARCHIVE_OK);
-    assert_int_equal(archive_write_add_filter_gzip(a), ARCHIVE_OK);
-    assert_int_equal(archive_write_open_memory(a, p->buf, PKG_CAP, &p->used),
-                     ARCHIVE_OK);
+    a = tgz_open(p->buf, PKG_CAP, &p->used);
 
     add_file(a, "site/index.html", INDEX_HTML, strlen(INDEX_HTML));
     add_file(a, "site/assets/avance.json", json, strlen(json));
     add_file(a, "site/assets/bd/QROO_AYUN_2024.csv", csv, strlen(csv));
     add_file(a, "site/nota.txt", other, strlen(other));
 
-    assert_int_equal(archive_write_close(a), ARCHIVE_OK);
-    assert_int_equal(archive_write_free(a), ARCHIVE_OK);
+    tgz_close(a);
 
     p->fd = temp_fd(p->buf, p->used);
 }
@@ -656,31 +636,43 @@ test_dry_run_without_a_store(void **state)
 /* ----------------------------------------------- existing snapshots */
 
 
+/* a and b published, then current back on a, as a rollback leaves it:
+ * b's snapshot stays in cortes/ */
+static void
+rolled_back(pkg_t *a, pkg_t *b, char *snap_b)
+{
+    run_t         r;
+    char          snap_a[INGEST_SNAP_NAME_LEN];
+    ingest_err_t  err;
+
+    pkg_make(a, 15, "a");
+    pkg_make(b, 30, "b");
+
+    publish(&r, a);
+    expect_published(&r, "20240603_0015-");
+    (void) snprintf(snap_a, sizeof(snap_a), "%s", r.final);
+    publish(&r, b);
+    expect_published(&r, "20240603_0030-");
+    (void) snprintf(snap_b, INGEST_SNAP_NAME_LEN, "%s", r.final);
+
+    ingest_err_reset(&err);
+    assert_int_equal(ingest_store_flip(&st, snap_a, &err), 0);
+}
+
+
 static void
 test_sound_existing_snapshot_is_kept(void **state)
 {
-    run_t         r;
-    pkg_t         a, b;
-    char          snap_a[INGEST_SNAP_NAME_LEN], snap_b[INGEST_SNAP_NAME_LEN];
-    char          list[512], before[512];
-    ino_t         ino_b;
-    ingest_err_t  err;
+    run_t  r;
+    pkg_t  a, b;
+    char   snap_b[INGEST_SNAP_NAME_LEN], list[512], before[512];
+    ino_t  ino_b;
 
     (void) state;
 
-    pkg_make(&a, 15, "a");
-    pkg_make(&b, 30, "b");
-
-    publish(&r, &a);
-    (void) snprintf(snap_a, sizeof(snap_a), "%s", r.final);
-    publish(&r, &b);
-    (void) snprintf(snap_b, sizeof(snap_b), "%s", r.final);
+    rolled_back(&a, &b, snap_b);
     ino_b = inode_of(snap_b);
     cortes_list(before, sizeof(before));
-
-    /* a rollback to a: b's snapshot stays in cortes/ */
-    ingest_err_reset(&err);
-    assert_int_equal(ingest_store_flip(&st, snap_a, &err), 0);
 
     publish(&r, &b);
     expect_published(&r, "20240603_0030-");
@@ -740,24 +732,14 @@ sound(const char *name)
 static void
 test_corrupt_existing_snapshot_is_replaced(void **state)
 {
-    run_t         r;
-    pkg_t         a, b;
-    char          snap_a[INGEST_SNAP_NAME_LEN], snap_b[INGEST_SNAP_NAME_LEN];
-    ino_t         ino_b;
-    ingest_err_t  err;
+    run_t  r;
+    pkg_t  a, b;
+    char   snap_b[INGEST_SNAP_NAME_LEN];
+    ino_t  ino_b;
 
     (void) state;
 
-    pkg_make(&a, 15, "a");
-    pkg_make(&b, 30, "b");
-
-    publish(&r, &a);
-    (void) snprintf(snap_a, sizeof(snap_a), "%s", r.final);
-    publish(&r, &b);
-    (void) snprintf(snap_b, sizeof(snap_b), "%s", r.final);
-
-    ingest_err_reset(&err);
-    assert_int_equal(ingest_store_flip(&st, snap_a, &err), 0);
+    rolled_back(&a, &b, snap_b);
     corrupt(snap_b);
     assert_false(sound(snap_b));
     ino_b = inode_of(snap_b);

@@ -42,5 +42,10 @@ void temp_dir(char *buf, size_t size, const char *prefix);
 void add_file(struct archive *a, const char *name, const void *data,
     size_t len);
 
+/* a writer of a tar.gz into buf (cap bytes, *used written so far), and
+ * its end: the package is then buf[0 .. *used) */
+struct archive *tgz_open(void *buf, size_t cap, size_t *used);
+void tgz_close(struct archive *a);
+
 
 #endif /* _TEST_UTIL_H_INCLUDED_ */
