@@ -141,27 +141,6 @@ temp_fd(const void *data, size_t len)
 }
 
 
-/* a regular file, mode 0644, into an open libarchive writer */
-void
-add_file(struct archive *a, const char *name, const void *data, size_t len)
-{
-    struct archive_entry  *e;
-
-    e = archive_entry_new();
-    archive_entry_copy_pathname(e, name);
-    archive_entry_set_filetype(e, AE_IFREG);
-    archive_entry_set_perm(e, 0644);
-    archive_entry_set_size(e, (la_int64_t) len);
-
-    assert_int_equal(archive_write_header(a, e), ARCHIVE_OK);
-    if (len > 0) {
-        assert_int_equal(archive_write_data(a, data, len), (la_ssize_t) len);
-    }
-
-    archive_entry_free(e);
-}
-
-
 /* a gzip-compressed pax tar, written into buf as a package is */
 struct archive *
 tgz_open(void *buf, size_t cap, size_t *used)
@@ -184,4 +163,25 @@ tgz_close(struct archive *a)
 {
     assert_int_equal(archive_write_close(a), ARCHIVE_OK);
     assert_int_equal(archive_write_free(a), ARCHIVE_OK);
+}
+
+
+/* a regular file, mode 0644, into an open libarchive writer */
+void
+add_file(struct archive *a, const char *name, const void *data, size_t len)
+{
+    struct archive_entry  *e;
+
+    e = archive_entry_new();
+    archive_entry_copy_pathname(e, name);
+    archive_entry_set_filetype(e, AE_IFREG);
+    archive_entry_set_perm(e, 0644);
+    archive_entry_set_size(e, (la_int64_t) len);
+
+    assert_int_equal(archive_write_header(a, e), ARCHIVE_OK);
+    if (len > 0) {
+        assert_int_equal(archive_write_data(a, data, len), (la_ssize_t) len);
+    }
+
+    archive_entry_free(e);
 }
