@@ -1,9 +1,11 @@
 /*
  * Copyright (C) the ngx_prep authors
  *
- * prep-ingest check: everything watch would check, publishing nothing.
- * The snapshot is built (the corte time needs the CSVs inside the zips,
- * read back from it) into an unnamed temp file that vanishes on exit.
+ * prep-ingest check: everything watch would check, publishing nothing:
+ * the publication every command shares (daemon/publication.c) as a dry
+ * run.  The snapshot is built (the corte time needs the CSVs inside the
+ * zips, read back from it) into an unnamed temp file that vanishes on
+ * exit.
  */
 
 
@@ -225,6 +227,7 @@ ingest_cmd_check(int argc, char **argv)
     char                         final[INGEST_SNAP_NAME_LEN];
     const char                  *path, *tmpdir, *base;
     ingest_err_t                 err;
+    ingest_step_e                step;
     ingest_live_t                live;
     ingest_check_t               ck;
     ingest_store_t               st;
@@ -280,6 +283,9 @@ ingest_cmd_check(int argc, char **argv)
         }
     }
 
+    /* a package or temp file that cannot be opened */
+    step = ingest_step_of(&err);
+
     if (tmp >= 0) {
         base = strrchr(path, '/');
 
@@ -315,9 +321,9 @@ ingest_cmd_check(int argc, char **argv)
         pub.vo = &vo;
         pub.final = final;
 
-        if (ingest_publication_run(&pub, &policy, &err)
-            == INGEST_STEP_CONTINUE)
-        {
+        step = ingest_publication_run(&pub, &policy, &err);
+
+        if (step == INGEST_STEP_CONTINUE) {
             ingest_check_note(&pub, note, sizeof(note));
         }
 
@@ -340,7 +346,7 @@ ingest_cmd_check(int argc, char **argv)
 
     ingest_quote(q, sizeof(q), path, strlen(path));
 
-    if (err.reason == INGEST_OK) {
+    if (step == INGEST_STEP_CONTINUE) {
         printf("ok %s: corte %s (%s), %s files, %s, sha256 %s%s\n", q,
                vo.res.corte.id, vo.res.corte.iso8601,
                ingest_fmt_count(files, sizeof(files), vo.res.files),
@@ -356,5 +362,5 @@ ingest_cmd_check(int argc, char **argv)
 
     ingest_config_free(&conf);
 
-    return ingest_reason_exit(err.reason);
+    return ingest_step_exit(step, &err);
 }

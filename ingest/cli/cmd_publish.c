@@ -1,9 +1,11 @@
 /*
  * Copyright (C) the ngx_prep authors
  *
- * prep-ingest publish: one package, one snapshot, one flip of current.
- * Whatever fails, current keeps naming the snapshot it named before and
- * the temp file is removed.
+ * prep-ingest publish: one package, one snapshot, one flip of current,
+ * through the publication every command shares (daemon/publication.c):
+ * decided against the live corte as watch decides.  Whatever fails,
+ * current keeps naming the snapshot it named before and the temp file is
+ * removed.
  */
 
 
