@@ -180,12 +180,31 @@ ingest_publication_commit(ingest_publication_t *pub, ingest_err_t *err)
 }
 
 
+/* points current at the named snapshot */
+static ingest_step_e
+ingest_publication_flip(ingest_publication_t *pub, ingest_err_t *err)
+{
+    double  start;
+
+    start = ingest_now();
+
+    if (ingest_store_flip(pub->store, pub->final, err) != 0) {
+        return INGEST_STEP_FAIL;
+    }
+
+    pub->flip_s = ingest_now() - start;
+
+    ingest_fault("after_flip");
+
+    return INGEST_STEP_CONTINUE;
+}
+
+
 ingest_step_e
 ingest_publication_run(ingest_publication_t *pub,
     const ingest_publication_policy_t *policy, ingest_err_t *err)
 {
     int                 rc;
-    double              start;
     ingest_step_e       step;
     ingest_candidate_t  cand;
 
@@ -233,8 +252,8 @@ ingest_publication_run(ingest_publication_t *pub,
             return INGEST_STEP_CONTINUE;
         }
 
-        /* the live snapshot is kept if sound: then nothing changes; a
-         * corrupt one is replaced by the new one and made current again */
+        /* the live snapshot is kept if sound, and nothing changes; a
+         * corrupt one is replaced by the new one, made current again */
         rc = ingest_publication_commit(pub, err);
         if (rc < 0) {
             return INGEST_STEP_FAIL;
@@ -245,7 +264,8 @@ ingest_publication_run(ingest_publication_t *pub,
         }
 
         pub->outcome = INGEST_PUB_PUBLISHED;
-        goto flip;
+
+        return ingest_publication_flip(pub, err);
 
     default:
         return INGEST_STEP_REJECT;
@@ -255,30 +275,14 @@ ingest_publication_run(ingest_publication_t *pub,
         return INGEST_STEP_CONTINUE;
     }
 
-    if (policy->hold != NULL && policy->hold(pub, policy->data)) {
-        if (ingest_publication_commit(pub, err) < 0) {
-            return INGEST_STEP_FAIL;
-        }
-
-        pub->outcome = INGEST_PUB_HELD;
-        return INGEST_STEP_CONTINUE;
-    }
-
     if (ingest_publication_commit(pub, err) < 0) {
         return INGEST_STEP_FAIL;
     }
 
-flip:
-
-    start = ingest_now();
-
-    if (ingest_store_flip(pub->store, pub->final, err) != 0) {
-        return INGEST_STEP_FAIL;
+    if (policy->hold != NULL && policy->hold(pub, policy->data)) {
+        pub->outcome = INGEST_PUB_HELD;
+        return INGEST_STEP_CONTINUE;
     }
 
-    pub->flip_s = ingest_now() - start;
-
-    ingest_fault("after_flip");
-
-    return INGEST_STEP_CONTINUE;
+    return ingest_publication_flip(pub, err);
 }
