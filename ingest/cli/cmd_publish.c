@@ -41,7 +41,7 @@ typedef struct {
     ingest_live_t           live;
     int                     pkg_fd;
     int                     tmp_fd;
-    char                    tmp_name[32];
+    char                    tmp_name[INGEST_PUB_TMP_LEN];
     char                    final[INGEST_SNAP_NAME_LEN];
     ingest_pub_outcome_e    outcome;
     ingest_validate_out_t   vo;

@@ -23,6 +23,7 @@
 
 #include "package/ingest_validate.h"
 #include "daemon/ingest_daemon.h"
+#include "daemon/ingest_publication.h"
 
 
 typedef struct {
@@ -39,7 +40,7 @@ typedef struct {
     ingest_sidecar_e        sidecar;
 
     ingest_live_t           live;
-    char                    tmp[32];        /* in cortes/ */
+    char                    tmp[INGEST_PUB_TMP_LEN]; /* in cortes/ */
     int                     tmp_fd;
     char                    final[INGEST_SNAP_NAME_LEN];
     ingest_validate_out_t   vo;

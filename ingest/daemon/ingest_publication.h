@@ -35,6 +35,10 @@
 #include "store/ingest_store.h"
 
 
+/* the size of a temp file's name buffer: ".tmp-XXXXXX" and room */
+#define INGEST_PUB_TMP_LEN  32
+
+
 typedef enum {
     INGEST_PUB_PUBLISHED = 0,       /* current names it (dry run: would) */
     INGEST_PUB_LIVE,                /* the live package: nothing to do */
@@ -84,7 +88,7 @@ struct ingest_publication_s {
      * the folder for the build's spill files.
      */
     int                      *tmp_fd;
-    char                     *tmp;           /* 32 bytes */
+    char                     *tmp;           /* INGEST_PUB_TMP_LEN */
     int                       scratch_fd;
 
     /* filled here, in the caller's storage; live is read here unless

@@ -104,11 +104,13 @@ ingest_publication_validate(ingest_publication_t *pub,
 
     st = pub->store;
 
-    if (!policy->dry_run) {
-        if (ingest_store_tmp(st, pub->tmp, 32, pub->tmp_fd, err) != 0) {
-            pub->tmp[0] = '\0';
-            return INGEST_STEP_FAIL;
-        }
+    if (!policy->dry_run
+        && ingest_store_tmp(st, pub->tmp, INGEST_PUB_TMP_LEN, pub->tmp_fd,
+                            err)
+           != 0)
+    {
+        pub->tmp[0] = '\0';
+        return INGEST_STEP_FAIL;
     }
 
     memset(&vc, 0, sizeof(ingest_validate_conf_t));

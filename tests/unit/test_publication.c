@@ -61,7 +61,7 @@ typedef struct {
     ingest_live_t          live;
     ingest_validate_out_t  vo;
     char                   final[INGEST_SNAP_NAME_LEN];
-    char                   tmp[32];
+    char                   tmp[INGEST_PUB_TMP_LEN];
     int                    tmp_fd;
     int                    tmp_left;    /* the temp file was still there */
 } run_t;
