@@ -1,9 +1,11 @@
 /*
  * Copyright (C) the ngx_prep authors
  *
- * prep-ingest check: everything watch would check, publishing nothing.
- * The snapshot is built (the corte time needs the CSVs inside the zips,
- * read back from it) into an unnamed temp file that vanishes on exit.
+ * prep-ingest check: everything watch would check, publishing nothing:
+ * the publication every command shares (daemon/publication.c) as a dry
+ * run.  The snapshot is built (the corte time needs the CSVs inside the
+ * zips, read back from it) into an unnamed temp file that vanishes on
+ * exit.
  */
 
 
@@ -20,8 +22,7 @@
 #include "store/ingest_events.h"
 #include "store/ingest_files.h"
 #include "package/ingest_validate.h"
-#include "daemon/ingest_daemon.h"
-#include "daemon/ingest_decide.h"
+#include "daemon/ingest_publication.h"
 
 
 static const char  ingest_check_help[] =
@@ -159,50 +160,60 @@ ingest_check_sidecar(const char *path, const ingest_config_t *conf,
 }
 
 
-/* compares with the store's live corte: what watch would do */
-static int
-ingest_check_store(const char *store, const ingest_build_result_t *r,
-    char *note, size_t size, ingest_err_t *err)
-{
-    int                 rc;
-    ingest_live_t       live;
-    ingest_store_t      st;
-    ingest_candidate_t  cand;
+typedef struct {
+    const char             *path;
+    const ingest_config_t  *conf;
+    int                     store_failed;
+    ingest_err_t            store_err;
+} ingest_check_t;
 
-    if (ingest_store_open(&st, store, err) != 0) {
-        ingest_store_close(&st);
-        return -1;
+
+/*
+ * The sidecar, then the store that could not be opened: reported in
+ * that order, after the package itself and before the decision.
+ */
+static ingest_step_e
+ingest_check_validated(ingest_publication_t *pub, void *data,
+    ingest_err_t *err)
+{
+    ingest_check_t  *ck;
+
+    ck = data;
+
+    if (ingest_check_sidecar(ck->path, ck->conf, pub->vo->res.archive.sha256,
+                             err)
+        != 0)
+    {
+        return ingest_step_of(err);
     }
 
-    rc = ingest_live_read(&st, &live);
-    ingest_store_close(&st);
+    if (ck->store_failed) {
+        *err = ck->store_err;
+        return INGEST_STEP_FAIL;
+    }
 
-    if (rc != 1) {
+    return INGEST_STEP_CONTINUE;
+}
+
+
+/* what watch (or publish) would do, from the publication's dry run */
+static void
+ingest_check_note(const ingest_publication_t *pub, char *note, size_t size)
+{
+    if (pub->store == NULL) {
+        note[0] = '\0';
+
+    } else if (!pub->live->have) {
         (void) snprintf(note, size, "; the store has no live corte: watch "
                         "would publish it");
-        return 0;
-    }
 
-    cand.id = r->corte.id;
-    cand.iso = r->corte.iso8601;
-    cand.time = r->corte.time;
-    cand.sha256 = r->archive.sha256;
-
-    /* watch's own decision (daemon/decide.c), reported */
-    switch (ingest_decide(&live, &cand, err)) {
-
-    case INGEST_DECIDE_PUBLISH:
-        (void) snprintf(note, size, "; newer than the live corte %s: "
-                        "watch would publish it", live.corte_id);
-        return 0;
-
-    case INGEST_DECIDE_LIVE:
+    } else if (pub->outcome == INGEST_PUB_LIVE) {
         (void) snprintf(note, size, "; it is the live package: nothing to "
                         "do");
-        return 0;
 
-    default:
-        return -1;
+    } else {
+        (void) snprintf(note, size, "; newer than the live corte %s: "
+                        "watch would publish it", pub->live->corte_id);
     }
 }
 
@@ -210,14 +221,20 @@ ingest_check_store(const char *store, const ingest_build_result_t *r,
 int
 ingest_cmd_check(int argc, char **argv)
 {
-    int                     rc, pkg, tmp, dir;
-    char                    q[INGEST_NAME_QUOTED], note[256], hex[65];
-    char                    files[32], raw[32];
-    const char             *path, *tmpdir, *base;
-    ingest_err_t            err;
-    ingest_config_t         conf;
-    ingest_validate_conf_t  vc;
-    ingest_validate_out_t   vo;
+    int                          rc, pkg, tmp, dir;
+    char                         q[INGEST_NAME_QUOTED], note[256], hex[65];
+    char                         files[32], raw[32];
+    char                         final[INGEST_SNAP_NAME_LEN];
+    const char                  *path, *tmpdir, *base;
+    ingest_err_t                 err;
+    ingest_step_e                step;
+    ingest_live_t                live;
+    ingest_check_t               ck;
+    ingest_store_t               st;
+    ingest_config_t              conf;
+    ingest_validate_out_t        vo;
+    ingest_publication_t         pub;
+    ingest_publication_policy_t  policy;
 
     ingest_config_init(&conf);
 
@@ -266,29 +283,52 @@ ingest_cmd_check(int argc, char **argv)
         }
     }
 
+    /* a package or temp file that cannot be opened */
+    step = ingest_step_of(&err);
+
     if (tmp >= 0) {
         base = strrchr(path, '/');
 
-        memset(&vc, 0, sizeof(ingest_validate_conf_t));
-        vc.pkg_fd = pkg;
-        vc.snap_fd = tmp;
-        vc.cortes_fd = dir;
-        vc.package_name = base ? base + 1 : path;
-        vc.limits = &conf.limits;
-        vc.gzip_level = 0;
-        vc.in_process = 1;
-        vc.lock_fd = -1;
+        /* the publication every command shares, as a dry run: decided
+         * against the live corte, nothing written to the store */
+        memset(&ck, 0, sizeof(ingest_check_t));
+        ck.path = path;
+        ck.conf = &conf;
+        ingest_err_reset(&ck.store_err);
 
-        if (ingest_validate(&vc, &vo) != 0) {
-            err = vo.err;
-
-        } else if (ingest_check_sidecar(path, &conf, vo.res.archive.sha256,
-                                        &err)
-                   == 0
-                   && conf.store != NULL)
+        if (conf.store != NULL
+            && ingest_store_open(&st, conf.store, &ck.store_err) != 0)
         {
-            (void) ingest_check_store(conf.store, &vo.res, note,
-                                      sizeof(note), &err);
+            ck.store_failed = 1;
+        }
+
+        memset(&policy, 0, sizeof(ingest_publication_policy_t));
+        policy.dry_run = 1;
+        policy.validated = ingest_check_validated;
+        policy.data = &ck;
+
+        memset(&pub, 0, sizeof(ingest_publication_t));
+        pub.store = conf.store != NULL && !ck.store_failed ? &st : NULL;
+        pub.pkg_fd = pkg;
+        pub.package_name = base ? base + 1 : path;
+        pub.limits = &conf.limits;
+        pub.gzip_level = 0;
+        pub.lock_fd = -1;
+        pub.tmp_fd = &tmp;
+        pub.tmp = NULL;
+        pub.scratch_fd = dir;
+        pub.live = &live;
+        pub.vo = &vo;
+        pub.final = final;
+
+        step = ingest_publication_run(&pub, &policy, &err);
+
+        if (step == INGEST_STEP_CONTINUE) {
+            ingest_check_note(&pub, note, sizeof(note));
+        }
+
+        if (conf.store != NULL) {
+            ingest_store_close(&st);
         }
     }
 
@@ -306,7 +346,7 @@ ingest_cmd_check(int argc, char **argv)
 
     ingest_quote(q, sizeof(q), path, strlen(path));
 
-    if (err.reason == INGEST_OK) {
+    if (step == INGEST_STEP_CONTINUE) {
         printf("ok %s: corte %s (%s), %s files, %s, sha256 %s%s\n", q,
                vo.res.corte.id, vo.res.corte.iso8601,
                ingest_fmt_count(files, sizeof(files), vo.res.files),
@@ -322,5 +362,5 @@ ingest_cmd_check(int argc, char **argv)
 
     ingest_config_free(&conf);
 
-    return ingest_reason_exit(err.reason);
+    return ingest_step_exit(step, &err);
 }

@@ -1,9 +1,11 @@
 /*
  * Copyright (C) the ngx_prep authors
  *
- * prep-ingest publish: one package, one snapshot, one flip of current.
- * Whatever fails, current keeps naming the snapshot it named before and
- * the temp file is removed.
+ * prep-ingest publish: one package, one snapshot, one flip of current,
+ * through the publication every command shares (daemon/publication.c):
+ * decided against the live corte as watch decides.  Whatever fails,
+ * current keeps naming the snapshot it named before and the temp file is
+ * removed.
  */
 
 
@@ -19,6 +21,7 @@
 #include "package/ingest_build.h"
 #include "cli/ingest_cmd.h"
 #include "cli/ingest_config.h"
+#include "daemon/ingest_publication.h"
 #include "store/ingest_store.h"
 
 
@@ -35,15 +38,13 @@ typedef struct {
 typedef struct {
     ingest_publish_opts_t  *opts;
     ingest_store_t          store;
-    ingest_snapfile_t       prev;
-    int                     have_prev;
-    char                    prev_name[INGEST_SNAP_NAME_LEN];
+    ingest_live_t           live;
     int                     pkg_fd;
     int                     tmp_fd;
-    char                    tmp_name[32];
+    char                    tmp_name[INGEST_PUB_TMP_LEN];
     char                    final[INGEST_SNAP_NAME_LEN];
-    int                     already_current;
-    ingest_build_result_t   res;
+    ingest_pub_outcome_e    outcome;
+    ingest_validate_out_t   vo;
     double                  start;
 } ingest_publish_t;
 
@@ -82,11 +83,19 @@ static const char  ingest_publish_help[] =
 "        the \"ultimoCorte\" objects of JSON files.  All must agree and at\n"
 "        least one must give the UTC offset.\n"
 "\n"
+"    A good package is then decided against the live corte, by the rule\n"
+"    prep-ingest watch follows: a newer corte (or any, when nothing\n"
+"    readable is live) is published; the package that is already\n"
+"    current changes nothing; an older corte is refused (older_corte),\n"
+"    and so is the live corte with other content (corte_conflict): a\n"
+"    published corte is never replaced.  The way back to an older corte\n"
+"    is prep-ingest rollback.  A sound snapshot of the same name already\n"
+"    in DIR/cortes (one published before a rollback) is kept as it is.\n"
+"\n"
 "    Content types come from file extensions.  Compressible files get a\n"
 "    gzip variant when it is smaller than the file; when the current\n"
 "    snapshot holds the same content, its gzip bytes are copied instead\n"
-"    of compressing again.  Publishing the package that is already\n"
-"    current changes nothing.  Publishers of one store take turns.\n"
+"    of compressing again.  Publishers of one store take turns.\n"
 "\n"
 "OPTIONS\n";
 
@@ -135,7 +144,10 @@ static const char  ingest_publish_help_end[] =
 "\n"
 "    Allow a package of up to 4 GiB of content:\n"
 "        prep-ingest publish --store /srv/prep --max-total-size 4G \\\n"
-"            --max-entry-size 1G PKG.tar.gz\n";
+"            --max-entry-size 1G PKG.tar.gz\n"
+"\n"
+"    Go back to the previous corte (publish refuses an older one):\n"
+"        prep-ingest rollback --store /srv/prep\n";
 
 
 void
@@ -146,7 +158,7 @@ ingest_cmd_print_reasons(FILE *out, const char *indent, int watch)
     const char  *code;
 
     col = 0;
-    last = watch ? INGEST_REASON_COUNT : INGEST_OLDER_CORTE;
+    last = watch ? INGEST_REASON_COUNT : INGEST_CORTE_CONFLICT + 1;
 
     for (r = INGEST_NOT_GZIP; r < last; r++) {
         code = ingest_reason_code((ingest_reason_e) r);
@@ -282,161 +294,50 @@ ingest_open_package(const char *path, ingest_err_t *err)
 }
 
 
-/* the current snapshot, to reuse its gzip bytes; a bad one is ignored */
-static void
-ingest_publish_prev(ingest_publish_t *p)
-{
-    char          msg[PREP_ERRLEN];
-    ingest_err_t  err;
-
-    ingest_err_reset(&err);
-
-    if (ingest_store_current(&p->store, p->prev_name, sizeof(p->prev_name),
-                             &err)
-        != 1)
-    {
-        p->prev_name[0] = '\0';
-        return;
-    }
-
-    if (ingest_snapfile_open(&p->prev, p->store.cortes_fd, p->prev_name,
-                             PREP_SNAP_VERIFY_DATA, msg, sizeof(msg))
-        == PREP_SNAP_OK)
-    {
-        p->have_prev = 1;
-        return;
-    }
-
-    ingest_snapfile_close(&p->prev);
-}
-
-
-static int
-ingest_publish_build(ingest_publish_t *p, ingest_err_t *err)
-{
-    long                  cpus;
-    const char           *base;
-    const uint8_t        *sha;
-    ingest_build_conf_t   conf;
-
-    base = strrchr(p->opts->package, '/');
-    base = base ? base + 1 : p->opts->package;
-    cpus = sysconf(_SC_NPROCESSORS_ONLN);
-
-    memset(&conf, 0, sizeof(ingest_build_conf_t));
-    conf.fd = p->tmp_fd;
-    conf.spill_dir = p->store.cortes_fd;
-    conf.package_name = base;
-    conf.limits = &p->opts->limits;
-    conf.gzip_level = p->opts->gzip_level;
-    conf.threads = cpus > 1 ? (unsigned) cpus : 1;
-    conf.prev = p->have_prev ? &p->prev.snap : NULL;
-    conf.prev_fd = p->have_prev ? p->prev.fd : -1;
-
-    if (ingest_build(p->pkg_fd, &conf, &p->res, err) != 0) {
-        return -1;
-    }
-
-    sha = p->res.archive.sha256;
-
-    (void) snprintf(p->final, sizeof(p->final),
-                    "%s-%02x%02x%02x%02x%02x%02x.snap", p->res.corte.id,
-                    sha[0], sha[1], sha[2], sha[3], sha[4], sha[5]);
-
-    return 0;
-}
-
-
-/* re-reads what was written, as nginx will, before anyone can see it */
-static int
-ingest_publish_verify(ingest_publish_t *p, ingest_err_t *err)
-{
-    int                rc;
-    char               msg[PREP_ERRLEN];
-    ingest_snapfile_t  sf;
-
-    rc = ingest_snapfile_map(&sf, p->tmp_fd, PREP_SNAP_VERIFY_DATA, msg,
-                             sizeof(msg));
-    ingest_snapfile_close(&sf);
-
-    if (rc != PREP_SNAP_OK) {
-        return ingest_fail(err, rc == PREP_SNAP_EIO ? INGEST_IO
-                                                    : INGEST_INTERNAL,
-                           "the snapshot written does not validate: %s",
-                           msg);
-    }
-
-    return 0;
-}
-
-
-/* a snapshot of the same name already in cortes/ is kept if sound */
-static int
-ingest_publish_existing(ingest_publish_t *p)
-{
-    int                rc;
-    char               msg[PREP_ERRLEN];
-    ingest_snapfile_t  sf;
-
-    if (!ingest_store_exists(&p->store, p->final)) {
-        return 0;
-    }
-
-    rc = ingest_snapfile_open(&sf, p->store.cortes_fd, p->final,
-                              PREP_SNAP_VERIFY_DATA, msg, sizeof(msg));
-    ingest_snapfile_close(&sf);
-
-    return rc == PREP_SNAP_OK;
-}
-
-
-static int
+/*
+ * The publication every command shares (daemon/publication.c), validated
+ * in this process: what watch refuses (an older corte, the live corte
+ * with other bytes) is refused here too, with the same reason.
+ */
+static ingest_step_e
 ingest_publish_run(ingest_publish_t *p, ingest_err_t *err)
 {
+    const char                   *base;
+    ingest_step_e                 step;
+    ingest_publication_t          pub;
+    ingest_publication_policy_t   policy;
+
     if (ingest_store_open(&p->store, p->opts->store, err) != 0
         || ingest_store_lock(&p->store, err) != 0)
     {
-        return -1;
+        return ingest_step_of(err);
     }
 
     ingest_store_clean(&p->store);
-    ingest_publish_prev(p);
 
-    if (ingest_store_tmp(&p->store, p->tmp_name, sizeof(p->tmp_name),
-                         &p->tmp_fd, err)
-        != 0)
-    {
-        p->tmp_name[0] = '\0';
-        return -1;
-    }
+    base = strrchr(p->opts->package, '/');
+    base = base ? base + 1 : p->opts->package;
 
-    if (ingest_publish_build(p, err) != 0) {
-        return -1;
-    }
+    memset(&policy, 0, sizeof(ingest_publication_policy_t));
 
-    if (p->have_prev && strcmp(p->prev_name, p->final) == 0) {
-        p->already_current = 1;
-        return 0;
-    }
+    memset(&pub, 0, sizeof(ingest_publication_t));
+    pub.store = &p->store;
+    pub.pkg_fd = p->pkg_fd;
+    pub.package_name = base;
+    pub.limits = &p->opts->limits;
+    pub.gzip_level = p->opts->gzip_level;
+    pub.lock_fd = -1;
+    pub.tmp_fd = &p->tmp_fd;
+    pub.tmp = p->tmp_name;
+    pub.scratch_fd = -1;
+    pub.live = &p->live;
+    pub.vo = &p->vo;
+    pub.final = p->final;
 
-    if (ingest_store_fsync(&p->store, p->tmp_fd, "the snapshot", err) != 0
-        || ingest_publish_verify(p, err) != 0)
-    {
-        return -1;
-    }
+    step = ingest_publication_run(&pub, &policy, err);
+    p->outcome = pub.outcome;
 
-    if (!ingest_publish_existing(p)) {
-        if (ingest_store_commit(&p->store, p->tmp_fd, p->tmp_name,
-                                p->final, err)
-            != 0)
-        {
-            return -1;
-        }
-
-        p->tmp_name[0] = '\0';
-    }
-
-    return ingest_store_flip(&p->store, p->final, err);
+    return step;
 }
 
 
@@ -446,9 +347,9 @@ ingest_publish_report(ingest_publish_t *p)
     char                    files[32], raw[32], gz[32], reused[32];
     ingest_build_result_t  *r;
 
-    r = &p->res;
+    r = &p->vo.res;
 
-    if (p->already_current) {
+    if (p->outcome == INGEST_PUB_LIVE) {
         printf("already current %s (%s) -> %s/%s\n", r->corte.id,
                r->corte.iso8601, INGEST_STORE_CORTES, p->final);
         return;
@@ -464,15 +365,16 @@ ingest_publish_report(ingest_publish_t *p)
            ingest_fmt_count(reused, sizeof(reused), r->gzip_reused),
            ingest_now() - p->start, r->archive.verify_seconds,
            r->archive.read_seconds, r->gzip_seconds,
-           p->store.fsync_seconds, INGEST_STORE_CORTES, p->final);
+           p->vo.fsync_seconds + p->store.fsync_seconds,
+           INGEST_STORE_CORTES, p->final);
 }
 
 
 int
 ingest_cmd_publish(int argc, char **argv)
 {
-    int                    rc;
     char                   q[INGEST_NAME_QUOTED];
+    ingest_step_e          step;
     ingest_err_t           err;
     ingest_publish_t       p;
     ingest_config_t        cfg;
@@ -495,7 +397,6 @@ ingest_cmd_publish(int argc, char **argv)
     p.opts = &opts;
     p.start = ingest_now();
     p.tmp_fd = -1;
-    p.prev.fd = -1;
     p.store.dir_fd = -1;
     p.store.cortes_fd = -1;
     p.store.lock_fd = -1;
@@ -504,7 +405,7 @@ ingest_cmd_publish(int argc, char **argv)
 
     p.pkg_fd = ingest_open_package(opts.package, &err);
 
-    rc = p.pkg_fd >= 0 ? ingest_publish_run(&p, &err) : -1;
+    step = p.pkg_fd >= 0 ? ingest_publish_run(&p, &err) : INGEST_STEP_FAIL;
 
     if (p.tmp_fd >= 0) {
         (void) close(p.tmp_fd);
@@ -514,22 +415,18 @@ ingest_cmd_publish(int argc, char **argv)
         ingest_store_tmp_remove(&p.store, p.tmp_name);
     }
 
-    if (p.have_prev) {
-        ingest_snapfile_close(&p.prev);
-    }
-
     if (p.pkg_fd >= 0) {
         (void) close(p.pkg_fd);
     }
 
-    if (rc == 0 && !opts.quiet) {
+    if (step == INGEST_STEP_CONTINUE && !opts.quiet) {
         ingest_publish_report(&p);
     }
 
     /* after the report: the lock is held until the line is out */
     ingest_store_close(&p.store);
 
-    if (rc == 0) {
+    if (step == INGEST_STEP_CONTINUE) {
         ingest_config_free(&cfg);
         return INGEST_EXIT_OK;
     }
@@ -542,5 +439,5 @@ ingest_cmd_publish(int argc, char **argv)
     /* opts points into cfg's storage until here */
     ingest_config_free(&cfg);
 
-    return ingest_reason_exit(err.reason);
+    return ingest_step_exit(step, &err);
 }

@@ -37,8 +37,9 @@ int ingest_cmd_suspend(int argc, char **argv);
 int ingest_cmd_resume(int argc, char **argv);
 void ingest_cmd_suspend_help(FILE *out);
 
-/* the reason codes of rejections, wrapped, for the help texts; watch:
- * also those about the drop folder and the live corte */
+/* the reason codes of rejections, wrapped, for the help texts: those
+ * of the archive and the live corte (every command decides against
+ * it); watch: also those about the drop folder and the sidecar */
 void ingest_cmd_print_reasons(FILE *out, const char *indent, int watch);
 
 /* exit status of status when an alarm is raised */

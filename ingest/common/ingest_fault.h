@@ -17,6 +17,8 @@
  *     after_snapshot_write     the snapshot is written and fsynced
  *     after_snapshot_rename    it has its final name in cortes/
  *     after_flip               current points to it
+ *                              (these three in daemon/publication.c,
+ *                              met by prep-ingest publish too)
  *     after_reload             nginx serves it
  *     after_published_event    the "published" line is in the log
  *     after_archive            the package is in packages/

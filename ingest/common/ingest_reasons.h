@@ -74,9 +74,11 @@ typedef enum {
     INGEST_CORTE_MISMATCH,
     INGEST_CORTE_NO_OFFSET,
 
-    /* rejected by prep-ingest watch and check only: about the drop, the
-     * sidecar or the store's live corte rather than the archive itself;
-     * INGEST_OLDER_CORTE must stay the first of them */
+    /* about the store's live corte rather than the archive itself (by
+     * every command that decides, daemon/decide.c), then about the drop
+     * and the sidecar (by prep-ingest watch and check only);
+     * INGEST_OLDER_CORTE must stay the first of them and
+     * INGEST_CORTE_CONFLICT the last of the live corte's */
     INGEST_OLDER_CORTE,
     INGEST_CORTE_CONFLICT,
     INGEST_SHA256_MISMATCH,

@@ -183,6 +183,9 @@ ingest_cand_t *ingest_cand_next(ingest_watch_t *w, double now,
 /* pipeline.c: one candidate, start to end */
 void ingest_pipeline_run(ingest_watch_t *w, ingest_cand_t *c);
 void ingest_pipeline_reload(ingest_watch_t *w);
+
+/* publication.c: the corte current names; 1, 0 when there is none, -1
+ * when current names nothing readable */
 int ingest_live_read(ingest_store_t *st, ingest_live_t *live);
 
 /* hook.c: the --after-publish command; deferred: wait for

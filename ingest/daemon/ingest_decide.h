@@ -2,11 +2,12 @@
  * Copyright (C) the ngx_prep authors
  *
  * The decision of a validated package against the live corte, written
- * once for every command: `watch` acts on it, `check` reports what watch
- * would do.  A newer corte (or none live) is published; the live package
- * itself is nothing to do; an older corte, or the live corte with other
- * content, is refused: a published corte is never replaced by the
- * institute's drop, only by the operator (`publish`, `rollback`).
+ * once for every command: `watch` and `publish` act on it, `check`
+ * reports what they would do (all through daemon/publication.c).  A
+ * newer corte (or none live) is published; the live package itself is
+ * nothing to do; an older corte, or the live corte with other content,
+ * is refused: a published corte is never replaced by a package, only by
+ * the operator going back to a snapshot in the store (`rollback`).
  */
 
 

@@ -4,11 +4,14 @@
  * Inside the pipeline of prep-ingest watch (ingest_daemon.h): the state of
  * one candidate on its way to a decision, shared by
  *
- *     pipeline.c          intake: open, stamp, private copy, sidecar,
- *                         validation, decision against the live corte
+ *     pipeline.c          intake: open, stamp, private copy, sidecar;
+ *                         then the publication every command shares
+ *                         (publication.c: validation in a child,
+ *                         decision against the live corte, commit, flip)
  *     pipeline_outcome.c  the decisions that do not publish: reject into
  *                         quarantine, wait for a change, retry later
- *     pipeline_publish.c  commit, flip, nginx, the records, the archive
+ *     pipeline_publish.c  once current is flipped: nginx, the records,
+ *                         the archive
  */
 
 
@@ -20,6 +23,7 @@
 
 #include "package/ingest_validate.h"
 #include "daemon/ingest_daemon.h"
+#include "daemon/ingest_publication.h"
 
 
 typedef struct {
@@ -36,7 +40,7 @@ typedef struct {
     ingest_sidecar_e        sidecar;
 
     ingest_live_t           live;
-    char                    tmp[32];        /* in cortes/ */
+    char                    tmp[INGEST_PUB_TMP_LEN]; /* in cortes/ */
     int                     tmp_fd;
     char                    final[INGEST_SNAP_NAME_LEN];
     ingest_validate_out_t   vo;
@@ -80,7 +84,6 @@ int ingest_pl_unlink_drop(ingest_pl_t *pl);
 int ingest_pl_copy_sidecar(ingest_pl_t *pl, int dir_fd, const char *to);
 
 /* pipeline_publish.c */
-int ingest_pl_commit(ingest_pl_t *pl);
 void ingest_pl_finish(ingest_pl_t *pl);
 void ingest_pl_duplicate(ingest_pl_t *pl);
 

@@ -7,7 +7,8 @@
  *   1. the upload stays in the drop folder until the decision is
  *      recorded, so a restart sees it again ("nothing dropped is lost");
  *   2. the snapshot is complete, fsynced and verified before it is
- *      named, and named before current points to it (store.c);
+ *      named, and named before current points to it (publication.c,
+ *      store.c);
  *   3. the "published" event is the record that a package was
  *      published: a restart that finds the live package again in the
  *      drop folder finishes what is missing (tells nginx, logs it) if
@@ -15,6 +16,10 @@
  *   4. the upload leaves the drop folder last, and only if it did not
  *      change meanwhile (a new upload under the same name is a new
  *      candidate).
+ *
+ * Each step (ingest_pl_steps[], in order) returns what it found,
+ * ingest_step.h, with the reason in its err; it does not quarantine,
+ * wait or retry by itself: ingest_pl_act() alone does, and records it.
  */
 
 #include <errno.h>
@@ -28,8 +33,8 @@
 #include <unistd.h>
 
 #include "common/ingest_fault.h"
-#include "daemon/ingest_decide.h"
 #include "daemon/ingest_pipeline.h"
+#include "daemon/ingest_publication.h"
 #include "ops/ingest_notice.h"
 #include "ops/ingest_window.h"
 
@@ -46,13 +51,12 @@ ingest_pl_type(mode_t mode)
 }
 
 
-/* opens the upload; 0, or -1 when the candidate is done with */
-static int
-ingest_pl_open(ingest_pl_t *pl)
+/* opens the upload; DONE when it is gone */
+static ingest_step_e
+ingest_pl_open(ingest_pl_t *pl, ingest_err_t *err)
 {
     int           e;
     struct stat   sb;
-    ingest_err_t  err;
 
     /* O_NOFOLLOW and O_NONBLOCK: a link is not followed, a FIFO does not
      * block; both are refused below */
@@ -67,55 +71,54 @@ ingest_pl_open(ingest_pl_t *pl)
         {
             if (errno == ENOENT) {
                 ingest_cand_remove(pl->w, pl->c);
-                return -1;
+                return INGEST_STEP_DONE;
             }
 
             e = errno;
 
         } else if (!S_ISREG(sb.st_mode)) {
             ingest_stamp_of(&pl->stamp, &sb);
-            ingest_pl_reject(pl, INGEST_NOT_REGULAR, "%s (only regular "
-                             "files are taken)", ingest_pl_type(sb.st_mode));
-            return -1;
+            (void) ingest_fail(err, INGEST_NOT_REGULAR, "%s (only regular "
+                               "files are taken)",
+                               ingest_pl_type(sb.st_mode));
+            return INGEST_STEP_REJECT;
         }
 
-        ingest_err_reset(&err);
-        (void) ingest_fail_errno(&err, e, "opening %s", pl->c->name);
-        ingest_pl_fail(pl, &err);
-        return -1;
+        (void) ingest_fail_errno(err, e, "opening %s", pl->c->name);
+        return INGEST_STEP_FAIL;
     }
 
     if (fstat(pl->fd, &sb) != 0) {
-        ingest_err_reset(&err);
-        (void) ingest_fail_errno(&err, errno, "fstat %s", pl->c->name);
-        ingest_pl_fail(pl, &err);
-        return -1;
+        (void) ingest_fail_errno(err, errno, "fstat %s", pl->c->name);
+        return INGEST_STEP_FAIL;
     }
 
     ingest_stamp_of(&pl->stamp, &sb);
 
     if (!S_ISREG(sb.st_mode)) {
-        ingest_pl_reject(pl, INGEST_NOT_REGULAR, "%s (only regular files "
-                         "are taken)", ingest_pl_type(sb.st_mode));
-        return -1;
+        (void) ingest_fail(err, INGEST_NOT_REGULAR, "%s (only regular files "
+                           "are taken)", ingest_pl_type(sb.st_mode));
+        return INGEST_STEP_REJECT;
     }
 
     /* regular: reads must block again */
     (void) fcntl(pl->fd, F_SETFL, 0);
 
-    return 0;
+    return INGEST_STEP_CONTINUE;
 }
 
 
 /*
- * The file as it is now against what was seen before.  Returns 1 when
- * there is nothing new to do (waiting or stuck and unchanged).
+ * The file as it is now against what was seen before: DONE when there
+ * is nothing new to do (waiting or stuck and unchanged).
  */
-static int
-ingest_pl_unchanged(ingest_pl_t *pl)
+static ingest_step_e
+ingest_pl_unchanged(ingest_pl_t *pl, ingest_err_t *err)
 {
     ingest_ev_t     ev;
     ingest_cand_t  *c;
+
+    (void) err;
 
     c = pl->c;
 
@@ -124,19 +127,19 @@ ingest_pl_unchanged(ingest_pl_t *pl)
     {
         if (c->state == INGEST_CAND_STUCK) {
             c->due = HUGE_VAL;
-            return 1;
+            return INGEST_STEP_DONE;
         }
 
         if (c->state == INGEST_CAND_WAITING) {
             if (ingest_now() - c->since < pl->w->conf->incomplete_timeout) {
                 c->due = c->since + pl->w->conf->incomplete_timeout;
-                return 1;
+                return INGEST_STEP_DONE;
             }
 
             pl->giveup = 1;
         }
 
-        return 0;
+        return INGEST_STEP_CONTINUE;
     }
 
     if (!c->have_stamp || !ingest_stamp_equal(&pl->stamp, &c->stamp)) {
@@ -165,35 +168,57 @@ ingest_pl_unchanged(ingest_pl_t *pl)
         c->seen_logged = 1;
     }
 
-    return 0;
+    return INGEST_STEP_CONTINUE;
 }
 
 
-/* the private copy, hashed; 0, or -1 when the candidate is handled */
-static int
-ingest_pl_stage(ingest_pl_t *pl)
+/* an empty upload is one still to come, an oversized one is refused */
+static ingest_step_e
+ingest_pl_size(ingest_pl_t *pl, ingest_err_t *err)
+{
+    uint64_t  max;
+
+    pl->arrival = ingest_stamp_arrival(&pl->stamp);
+    pl->wait_s = ingest_wall() - pl->arrival;
+
+    ingest_fault("after_seen");
+
+    if (pl->stamp.size == 0 && !pl->giveup) {
+        (void) ingest_fail(err, INGEST_TRUNCATED, "the file is empty");
+        return INGEST_STEP_WAIT;
+    }
+
+    max = pl->w->conf->max_package_size;
+
+    if ((uint64_t) pl->stamp.size > max) {
+        (void) ingest_fail(err, INGEST_PACKAGE_TOO_LARGE, "%llu bytes, over "
+                           "%llu (--max-package-size)",
+                           (unsigned long long) pl->stamp.size,
+                           (unsigned long long) max);
+        return INGEST_STEP_REJECT;
+    }
+
+    return INGEST_STEP_CONTINUE;
+}
+
+
+/* the private copy, hashed */
+static ingest_step_e
+ingest_pl_stage(ingest_pl_t *pl, ingest_err_t *err)
 {
     double          start;
     struct stat     sb;
-    ingest_err_t    err;
     ingest_stamp_t  after;
 
     start = ingest_now();
-    ingest_err_reset(&err);
 
     if (ingest_stage_copy(pl->fd, pl->w->staging_fd,
                           pl->w->conf->max_package_size, pl->staged,
-                          &pl->staged_fd, pl->sha, &pl->size, &err)
+                          &pl->staged_fd, pl->sha, &pl->size, err)
         != 0)
     {
-        if (err.reason == INGEST_PACKAGE_TOO_LARGE) {
-            ingest_pl_reject(pl, err.reason, "%s", err.msg);
-
-        } else {
-            ingest_pl_fail(pl, &err);
-        }
-
-        return -1;
+        return err->reason == INGEST_PACKAGE_TOO_LARGE ? INGEST_STEP_REJECT
+                                                       : INGEST_STEP_FAIL;
     }
 
     pl->stage_s = ingest_now() - start;
@@ -213,19 +238,37 @@ ingest_pl_stage(ingest_pl_t *pl)
             || pl->size != (uint64_t) sb.st_size)
         {
             pl->c->since = ingest_now();
-            ingest_pl_wait(pl, INGEST_TRUNCATED, "the file changed while "
-                           "it was copied (upload in progress)");
-            return -1;
+            (void) ingest_fail(err, INGEST_TRUNCATED, "the file changed "
+                               "while it was copied (upload in progress)");
+            return INGEST_STEP_WAIT;
         }
     }
 
-    return 0;
+    ingest_fault("after_stage");
+
+    return INGEST_STEP_CONTINUE;
 }
 
 
-/* 0 when the sidecar (if any) agrees; -1 when the candidate waits */
-static int
-ingest_pl_sidecar(ingest_pl_t *pl)
+/* unchanged since it was found incomplete, for --incomplete-timeout */
+static ingest_step_e
+ingest_pl_given_up(ingest_pl_t *pl, ingest_err_t *err)
+{
+    if (!pl->giveup) {
+        return INGEST_STEP_CONTINUE;
+    }
+
+    (void) ingest_fail(err, pl->c->reason, "%s; no change for %.0f s "
+                       "(--incomplete-timeout)", pl->c->msg,
+                       pl->w->conf->incomplete_timeout);
+
+    return INGEST_STEP_REJECT;
+}
+
+
+/* the sidecar (if any) must agree; until it does, the candidate waits */
+static ingest_step_e
+ingest_pl_sidecar(ingest_pl_t *pl, ingest_err_t *err)
 {
     char     msg[INGEST_ERRLEN], hex[2 * PREP_SHA256_LEN + 1];
     uint8_t  want[PREP_SHA256_LEN];
@@ -236,96 +279,73 @@ ingest_pl_sidecar(ingest_pl_t *pl)
     switch (pl->sidecar) {
 
     case INGEST_SIDECAR_INVALID:
-        ingest_pl_wait(pl, INGEST_SHA256_INVALID, msg);
-        return -1;
+        (void) ingest_fail(err, INGEST_SHA256_INVALID, "%s", msg);
+        return INGEST_STEP_WAIT;
 
     case INGEST_SIDECAR_ABSENT:
         if (pl->w->conf->require_sha256) {
-            (void) snprintf(msg, sizeof(msg), "no %s" INGEST_SIDECAR_SUFFIX
-                            " next to it (--require-sha256)",
-                            pl->c->name);
-            ingest_pl_wait(pl, INGEST_SHA256_MISSING, msg);
-            return -1;
+            (void) ingest_fail(err, INGEST_SHA256_MISSING, "no %s"
+                               INGEST_SIDECAR_SUFFIX " next to it "
+                               "(--require-sha256)", pl->c->name);
+            return INGEST_STEP_WAIT;
         }
 
-        return 0;
+        return INGEST_STEP_CONTINUE;
 
     case INGEST_SIDECAR_OK:
         if (memcmp(want, pl->sha, PREP_SHA256_LEN) != 0) {
-            (void) snprintf(msg, sizeof(msg), "its SHA-256 is %s, the "
-                            "sidecar says otherwise",
-                            ingest_sha256_hex(hex, pl->sha));
-            ingest_pl_wait(pl, INGEST_SHA256_MISMATCH, msg);
-            return -1;
+            (void) ingest_fail(err, INGEST_SHA256_MISMATCH, "its SHA-256 "
+                               "is %s, the sidecar says otherwise",
+                               ingest_sha256_hex(hex, pl->sha));
+            return INGEST_STEP_WAIT;
         }
 
-        return 0;
+        return INGEST_STEP_CONTINUE;
     }
 
-    return 0;
+    return INGEST_STEP_CONTINUE;
 }
 
 
-static int
-ingest_pl_build(ingest_pl_t *pl)
+/*
+ * The store locked and its live corte read.  The live package itself
+ * needs no validation: a duplicate, or a publication whose "published"
+ * event a crash prevented, finished now (DONE either way).
+ */
+static ingest_step_e
+ingest_pl_live(ingest_pl_t *pl, ingest_err_t *err)
 {
-    double                  start;
-    ingest_err_t            err;
-    ingest_watch_t         *w;
-    ingest_validate_conf_t  vc;
+    ingest_watch_t  *w;
 
     w = pl->w;
-    ingest_err_reset(&err);
 
-    if (ingest_store_tmp(&w->store, pl->tmp, sizeof(pl->tmp), &pl->tmp_fd,
-                         &err)
-        != 0)
+    if (ingest_store_lock(&w->store, err) != 0) {
+        return INGEST_STEP_FAIL;
+    }
+
+    if (ingest_live_read(&w->store, &pl->live) < 0) {
+        /* current names nothing readable: any good package replaces it */
+        pl->live.have = 0;
+    }
+
+    if (!pl->live.have
+        || memcmp(pl->sha, pl->live.sha256, PREP_SHA256_LEN) != 0)
     {
-        pl->tmp[0] = '\0';
-        ingest_pl_fail(pl, &err);
-        return -1;
+        return INGEST_STEP_CONTINUE;
     }
 
-    memset(&vc, 0, sizeof(ingest_validate_conf_t));
-    vc.pkg_fd = pl->staged_fd;
-    vc.snap_fd = pl->tmp_fd;
-    vc.cortes_fd = w->store.cortes_fd;
-    vc.prev_name = pl->live.have ? pl->live.name : NULL;
-    vc.package_name = pl->c->name;
-    vc.limits = &w->conf->limits;
-    vc.gzip_level = w->conf->gzip_level;
-    vc.memory_limit = w->conf->validator_memory;
-    vc.lock_fd = w->watch_lock_fd;
-
-    start = ingest_now();
-
-    if (ingest_validate(&vc, &pl->vo) != 0) {
-        pl->validate_s = ingest_now() - start;
-
-        if (pl->vo.err.reason == INGEST_TRUNCATED) {
-            ingest_pl_wait(pl, INGEST_TRUNCATED, pl->vo.err.msg);
-
-        } else if (ingest_reason_rejects(pl->vo.err.reason)) {
-            ingest_pl_reject(pl, pl->vo.err.reason, "%s", pl->vo.err.msg);
-
-        } else {
-            ingest_pl_fail(pl, &pl->vo.err);
-        }
-
-        return -1;
+    if (ingest_published_has(w, pl->sha)) {
+        ingest_pl_duplicate(pl);
+        return INGEST_STEP_DONE;
     }
 
-    pl->validate_s = ingest_now() - start;
-    pl->built = 1;
+    /* current was flipped to it, but the daemon died before the
+     * "published" event: finish the job */
+    pl->resumed = 1;
+    (void) snprintf(pl->final, sizeof(pl->final), "%s", pl->live.name);
+    ingest_pl_finish(pl);
 
-    (void) snprintf(pl->final, sizeof(pl->final),
-                    "%s-%02x%02x%02x%02x%02x%02x.snap",
-                    pl->vo.res.corte.id, pl->sha[0], pl->sha[1], pl->sha[2],
-                    pl->sha[3], pl->sha[4], pl->sha[5]);
-
-    ingest_fault("after_snapshot_write");
-
-    return 0;
+    return INGEST_STEP_DONE;
 }
 
 
@@ -365,47 +385,156 @@ ingest_pl_validated_events(ingest_pl_t *pl)
 }
 
 
-/* decides against the live corte; 0 to publish, -1 when handled */
-static int
-ingest_pl_decide(ingest_pl_t *pl)
+/* the publication's policy for watch: the events, the window */
+static ingest_step_e
+ingest_pl_validated(ingest_publication_t *pub, void *data,
+    ingest_err_t *err)
 {
-    ingest_err_t            err;
-    ingest_candidate_t      cand;
-    ingest_build_result_t  *r;
+    ingest_pl_t  *pl;
 
-    r = &pl->vo.res;
+    (void) pub;
+    (void) err;
 
-    cand.id = r->corte.id;
-    cand.iso = r->corte.iso8601;
-    cand.time = r->corte.time;
-    cand.sha256 = pl->sha;
+    pl = data;
+    pl->built = 1;
+    ingest_pl_validated_events(pl);
 
-    ingest_err_reset(&err);
+    return INGEST_STEP_CONTINUE;
+}
 
-    switch (ingest_decide(&pl->live, &cand, &err)) {
 
-    case INGEST_DECIDE_PUBLISH:
-        return 0;
+static int
+ingest_pl_hold(ingest_publication_t *pub, void *data)
+{
+    ingest_pl_t  *pl;
 
-    case INGEST_DECIDE_LIVE:
+    (void) pub;
+
+    pl = data;
+
+    return ingest_window_holds(pl->w);
+}
+
+
+/*
+ * Validated in a child, decided against the live corte, named and made
+ * current (daemon/publication.c), then finished here: told to nginx and
+ * recorded, or a duplicate, or held until --publish-from.
+ */
+static ingest_step_e
+ingest_pl_publish(ingest_pl_t *pl, ingest_err_t *err)
+{
+    ingest_step_e                step;
+    ingest_watch_t              *w;
+    ingest_publication_t         pub;
+    ingest_publication_policy_t  policy;
+
+    w = pl->w;
+
+    memset(&policy, 0, sizeof(ingest_publication_policy_t));
+    policy.in_child = 1;
+    policy.validated = ingest_pl_validated;
+    policy.hold = ingest_pl_hold;
+    policy.data = pl;
+
+    memset(&pub, 0, sizeof(ingest_publication_t));
+    pub.store = &w->store;
+    pub.pkg_fd = pl->staged_fd;
+    pub.package_name = pl->c->name;
+    pub.limits = &w->conf->limits;
+    pub.gzip_level = w->conf->gzip_level;
+    pub.memory_limit = w->conf->validator_memory;
+    pub.lock_fd = w->watch_lock_fd;
+    pub.tmp_fd = &pl->tmp_fd;
+    pub.tmp = pl->tmp;
+    pub.scratch_fd = -1;
+    pub.live_known = 1;
+    pub.live = &pl->live;
+    pub.vo = &pl->vo;
+    pub.final = pl->final;
+
+    step = ingest_publication_run(&pub, &policy, err);
+
+    pl->validate_s = pub.validate_s;
+    pl->commit_s = pub.commit_s;
+    pl->flip_s = pub.flip_s;
+
+    if (step != INGEST_STEP_CONTINUE) {
+        return step;
+    }
+
+    switch (pub.outcome) {
+
+    case INGEST_PUB_LIVE:
         /* handled before the build as a duplicate or a resumed
          * publication; reached only if current changed meanwhile */
         ingest_pl_duplicate(pl);
-        return -1;
+        break;
+
+    case INGEST_PUB_HELD:
+        ingest_window_record_held(pl);
+        break;
 
     default:
-        ingest_pl_reject(pl, err.reason, "%s", err.msg);
-        return -1;
+        ingest_pl_finish(pl);
+        break;
+    }
+
+    return INGEST_STEP_DONE;
+}
+
+
+/*
+ * The one place that acts on what a step found, and records it: into
+ * quarantine with its .reason, waiting for a change, or retried later.
+ */
+static void
+ingest_pl_act(ingest_pl_t *pl, ingest_step_e step, const ingest_err_t *err)
+{
+    switch (step) {
+
+    case INGEST_STEP_REJECT:
+        ingest_pl_reject(pl, err->reason, "%s", err->msg);
+        break;
+
+    case INGEST_STEP_WAIT:
+        ingest_pl_wait(pl, err->reason, err->msg);
+        break;
+
+    case INGEST_STEP_FAIL:
+        ingest_pl_fail(pl, err);
+        break;
+
+    default:
+        break;
     }
 }
+
+
+typedef ingest_step_e (*ingest_pl_step_pt)(ingest_pl_t *pl,
+    ingest_err_t *err);
+
+
+/* in this order; the first that does not CONTINUE ends the candidate */
+static const ingest_pl_step_pt  ingest_pl_steps[] = {
+    ingest_pl_open,
+    ingest_pl_unchanged,
+    ingest_pl_size,
+    ingest_pl_stage,
+    ingest_pl_given_up,
+    ingest_pl_sidecar,
+    ingest_pl_live,
+    ingest_pl_publish
+};
 
 
 void
 ingest_pipeline_run(ingest_watch_t *w, ingest_cand_t *c)
 {
-    int           rc;
-    ingest_pl_t   pl;
-    ingest_err_t  err;
+    size_t         i;
+    ingest_pl_t    pl;
+    ingest_err_t   err;
+    ingest_step_e  step;
 
     if (w->drop_fd < 0) {
         c->due = ingest_now() + INGEST_WATCH_RETRY;
@@ -426,101 +555,19 @@ ingest_pipeline_run(ingest_watch_t *w, ingest_cand_t *c)
     pl.tmp_fd = -1;
     pl.start = ingest_now();
 
-    if (ingest_pl_open(&pl) != 0) {
-        goto done;
-    }
-
-    if (ingest_pl_unchanged(&pl)) {
-        goto done;
-    }
-
-    pl.arrival = ingest_stamp_arrival(&pl.stamp);
-    pl.wait_s = ingest_wall() - pl.arrival;
-
-    ingest_fault("after_seen");
-
-    if (pl.stamp.size == 0 && !pl.giveup) {
-        ingest_pl_wait(&pl, INGEST_TRUNCATED, "the file is empty");
-        goto done;
-    }
-
-    if ((uint64_t) pl.stamp.size > w->conf->max_package_size) {
-        ingest_pl_reject(&pl, INGEST_PACKAGE_TOO_LARGE, "%llu bytes, over "
-                         "%llu (--max-package-size)",
-                         (unsigned long long) pl.stamp.size,
-                         (unsigned long long) w->conf->max_package_size);
-        goto done;
-    }
-
-    if (ingest_pl_stage(&pl) != 0) {
-        goto done;
-    }
-
-    ingest_fault("after_stage");
-
-    if (pl.giveup) {
-        ingest_pl_reject(&pl, c->reason, "%s; no change for %.0f s "
-                         "(--incomplete-timeout)", c->msg,
-                         w->conf->incomplete_timeout);
-        goto done;
-    }
-
-    if (ingest_pl_sidecar(&pl) != 0) {
-        goto done;
-    }
-
     ingest_err_reset(&err);
+    step = INGEST_STEP_CONTINUE;
 
-    if (ingest_store_lock(&w->store, &err) != 0) {
-        ingest_pl_fail(&pl, &err);
-        goto done;
-    }
-
-    rc = ingest_live_read(&w->store, &pl.live);
-
-    if (rc < 0) {
-        /* current names nothing readable: any good package replaces it */
-        pl.live.have = 0;
-    }
-
-    if (pl.live.have
-        && memcmp(pl.sha, pl.live.sha256, PREP_SHA256_LEN) == 0)
+    for (i = 0; i < sizeof(ingest_pl_steps) / sizeof(ingest_pl_steps[0]);
+         i++)
     {
-        /* the live package itself: no need to read it again */
-        if (ingest_published_has(w, pl.sha)) {
-            ingest_pl_duplicate(&pl);
-            goto done;
+        step = ingest_pl_steps[i](&pl, &err);
+
+        if (step != INGEST_STEP_CONTINUE) {
+            break;
         }
-
-        /* current was flipped to it, but the daemon died before the
-         * "published" event: finish the job */
-        pl.resumed = 1;
-        (void) snprintf(pl.final, sizeof(pl.final), "%s", pl.live.name);
-        ingest_pl_finish(&pl);
-        goto done;
     }
 
-    if (ingest_pl_build(&pl) != 0) {
-        goto done;
-    }
-
-    ingest_pl_validated_events(&pl);
-
-    if (ingest_pl_decide(&pl) != 0) {
-        goto done;
-    }
-
-    if (ingest_window_hold(&pl)) {
-        goto done;
-    }
-
-    if (ingest_pl_commit(&pl) != 0) {
-        goto done;
-    }
-
-    ingest_pl_finish(&pl);
-
-done:
-
+    ingest_pl_act(&pl, step, &err);
     ingest_pl_cleanup(&pl);
 }

@@ -1,12 +1,13 @@
 /*
  * Copyright (C) the ngx_prep authors
  *
- * A newer corte: the snapshot is named and made current (store.c), nginx
- * is told and asked until it serves it (control_client.c; retried when it
- * cannot be reached), the "published" event records it with the time
- * from last byte to live and each phase, the package is kept in
- * packages/ and leaves the drop folder, the hook is scheduled and old
- * snapshots and packages are removed.
+ * A newer corte, once its snapshot is named and made current
+ * (publication.c): nginx is told and asked until it serves it
+ * (control_client.c; retried when it cannot be reached), the
+ * "published" event records it with the time from last byte to live and
+ * each phase, the package is kept in packages/ and leaves the drop
+ * folder, the hook is scheduled and old snapshots and packages are
+ * removed.
  */
 
 #include <errno.h>
@@ -22,46 +23,6 @@
 #include "daemon/ingest_control_client.h"
 #include "common/ingest_fault.h"
 #include "daemon/ingest_pipeline.h"
-
-int
-ingest_live_read(ingest_store_t *st, ingest_live_t *live)
-{
-    int                        rc;
-    char                       msg[PREP_ERRLEN];
-    ingest_err_t               err;
-    ingest_snapfile_t          sf;
-    const prep_snap_header_t  *h;
-
-    memset(live, 0, sizeof(ingest_live_t));
-    ingest_err_reset(&err);
-
-    rc = ingest_store_current(st, live->name, sizeof(live->name), &err);
-    if (rc != 1) {
-        live->name[0] = '\0';
-        return rc;
-    }
-
-    if (ingest_snapfile_open(&sf, st->cortes_fd, live->name, 0, msg,
-                             sizeof(msg))
-        != PREP_SNAP_OK)
-    {
-        ingest_snapfile_close(&sf);
-        return -1;
-    }
-
-    h = sf.snap.header;
-    (void) snprintf(live->corte_id, sizeof(live->corte_id), "%.*s",
-                    PREP_SNAP_ID_LEN, h->corte_id);
-    (void) prep_snap_corte_iso8601(h, live->iso, sizeof(live->iso));
-    live->corte_time = h->corte_time;
-    memcpy(live->sha256, h->package_sha256, PREP_SHA256_LEN);
-    live->have = 1;
-
-    ingest_snapfile_close(&sf);
-
-    return 1;
-}
-
 
 static long
 ingest_peak_kib(void)
@@ -86,65 +47,6 @@ ingest_peak_kib(void)
     (void) fclose(f);
 
     return kib;
-}
-
-
-/* names the snapshot and points current at it */
-int
-ingest_pl_commit(ingest_pl_t *pl)
-{
-    int                rc;
-    char               msg[PREP_ERRLEN];
-    double             start;
-    ingest_err_t       err;
-    ingest_snapfile_t  sf;
-
-    ingest_err_reset(&err);
-    start = ingest_now();
-
-    /* a sound snapshot of that name (published before a rollback) is
-     * kept; a bad one is replaced */
-    rc = -1;
-
-    if (ingest_store_exists(&pl->w->store, pl->final)) {
-        rc = ingest_snapfile_open(&sf, pl->w->store.cortes_fd, pl->final,
-                                  PREP_SNAP_VERIFY_DATA, msg, sizeof(msg));
-        ingest_snapfile_close(&sf);
-    }
-
-    if (rc == PREP_SNAP_OK) {
-        ingest_pl_drop_tmp(pl);
-
-    } else {
-        if (ingest_store_commit(&pl->w->store, pl->tmp_fd, pl->tmp,
-                                pl->final, &err)
-            != 0)
-        {
-            ingest_pl_fail(pl, &err);
-            return -1;
-        }
-
-        (void) close(pl->tmp_fd);
-        pl->tmp_fd = -1;
-        pl->tmp[0] = '\0';
-    }
-
-    pl->commit_s = ingest_now() - start;
-
-    ingest_fault("after_snapshot_rename");
-
-    start = ingest_now();
-
-    if (ingest_store_flip(&pl->w->store, pl->final, &err) != 0) {
-        ingest_pl_fail(pl, &err);
-        return -1;
-    }
-
-    pl->flip_s = ingest_now() - start;
-
-    ingest_fault("after_flip");
-
-    return 0;
 }
 
 

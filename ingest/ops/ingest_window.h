@@ -42,9 +42,13 @@ int ingest_window_parse(const char *s, double *t);
 int ingest_window_check(const ingest_config_t *conf, char *msg,
     size_t size);
 
-/* pipeline: 1 when the decided package is held (the store is unlocked
- * and the snapshot kept), 0 to publish it now */
-int ingest_window_hold(ingest_pl_t *pl);
+/* the publication's hold (daemon/publication.c): 1 before TIME, when a
+ * package decided for publication is only named in cortes/ */
+int ingest_window_holds(ingest_watch_t *w);
+
+/* pipeline, once the held snapshot is named: the store unlocked, the
+ * "held" event, the upload due again at TIME */
+void ingest_window_record_held(ingest_pl_t *pl);
 
 /* pipeline, before anything: 1 when c was held and must wait for TIME */
 int ingest_window_waits(ingest_watch_t *w, ingest_cand_t *c);

@@ -174,48 +174,30 @@ ingest_window_waits(ingest_watch_t *w, ingest_cand_t *c)
 
 
 int
-ingest_window_hold(ingest_pl_t *pl)
+ingest_window_holds(ingest_watch_t *w)
+{
+    double  from;
+
+    return !ingest_window_open && ingest_window_from(w->conf, &from)
+           && ingest_wall() < from;
+}
+
+
+void
+ingest_window_record_held(ingest_pl_t *pl)
 {
     char            when[INGEST_TIME_LEN];
-    double          from, wall;
+    double          from;
     ingest_ev_t     ev;
-    ingest_err_t    err;
     ingest_watch_t  *w;
 
     w = pl->w;
 
-    if (ingest_window_open || !ingest_window_from(w->conf, &from)) {
-        return 0;
-    }
-
-    wall = ingest_wall();
-
-    if (wall >= from) {
-        return 0;
-    }
-
-    /* kept in cortes/ (a sound one of that name is kept as it is) */
-
-    ingest_err_reset(&err);
-
-    if (ingest_store_exists(&w->store, pl->final)) {
-        ingest_pl_drop_tmp(pl);
-
-    } else if (ingest_store_commit(&w->store, pl->tmp_fd, pl->tmp, pl->final,
-                                   &err)
-               != 0)
-    {
-        ingest_pl_fail(pl, &err);
-        ingest_store_unlock(&w->store);
-        return 1;
-
-    } else {
-        (void) close(pl->tmp_fd);
-        pl->tmp_fd = -1;
-        pl->tmp[0] = '\0';
-    }
-
     ingest_store_unlock(&w->store);
+
+    if (!ingest_window_from(w->conf, &from)) {
+        from = ingest_wall();
+    }
 
     if (pl->vo.res.corte.time > ingest_window_held_time) {
         ingest_window_held_time = pl->vo.res.corte.time;
@@ -235,9 +217,7 @@ ingest_window_hold(ingest_pl_t *pl)
 
     (void) snprintf(pl->c->msg, sizeof(pl->c->msg), "%s",
                     INGEST_WINDOW_HELD);
-    pl->c->due = ingest_now() + (from - wall);
-
-    return 1;
+    pl->c->due = ingest_now() + (from - ingest_wall());
 }
 
 

@@ -110,6 +110,19 @@ int ingest_store_exists(ingest_store_t *st, const char *name);
 int ingest_store_commit(ingest_store_t *st, int fd, const char *tmp,
     const char *final, ingest_err_t *err);
 
+/*
+ * The one rule for naming a new snapshot, for every command: a sound
+ * snapshot already named final (one published before a rollback, or
+ * named by a publication that died before its flip) is kept, checked to
+ * its data CRC, and the temp file removed; otherwise, or when that one
+ * is corrupt, the temp file replaces it (ingest_store_commit()).
+ * Returns 0 when the temp file was committed, 1 when the existing one
+ * was kept (either way tmp is gone and fd is the caller's to close), -1
+ * on errors, with tmp still in cortes/.
+ */
+int ingest_store_commit_or_keep(ingest_store_t *st, int fd, const char *tmp,
+    const char *final, ingest_err_t *err);
+
 /* points current at cortes/final, atomically and durably */
 int ingest_store_flip(ingest_store_t *st, const char *final,
     ingest_err_t *err);

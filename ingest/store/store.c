@@ -329,6 +329,31 @@ ingest_store_commit(ingest_store_t *st, int fd, const char *tmp,
 
 
 int
+ingest_store_commit_or_keep(ingest_store_t *st, int fd, const char *tmp,
+    const char *final, ingest_err_t *err)
+{
+    int                rc;
+    char               msg[PREP_ERRLEN];
+    ingest_snapfile_t  sf;
+
+    if (ingest_store_exists(st, final)) {
+        /* its data CRC too: a snapshot of that name that is not sound
+         * would be served as this corte's */
+        rc = ingest_snapfile_open(&sf, st->cortes_fd, final,
+                                  PREP_SNAP_VERIFY_DATA, msg, sizeof(msg));
+        ingest_snapfile_close(&sf);
+
+        if (rc == PREP_SNAP_OK) {
+            ingest_store_tmp_remove(st, tmp);
+            return 1;
+        }
+    }
+
+    return ingest_store_commit(st, fd, tmp, final, err);
+}
+
+
+int
 ingest_at_path(char *buf, size_t size, int dir_fd, const char *name)
 {
     int  n;

@@ -156,6 +156,65 @@ def test_republish_is_a_no_op(store, pkg_a, pkg_b):
     assert store_files(store) == files
 
 
+def test_publish_refuses_what_watch_refuses(store, packages, pkg_a, pkg_b):
+    """publish decides against the live corte as watch does (one
+    publication path, issue 15): an older corte and the live corte with
+    other bytes are refused with watch's reason codes and messages, the
+    store untouched; rollback is the way back to an older corte, and
+    after it the newer corte can be published again."""
+    assert publish(store, pkg_a).returncode == 0
+    snap_a = current(store)
+    assert publish(store, pkg_b).returncode == 0
+    before = (current(store), store_files(store))
+    link = os.lstat(store / "current")
+
+    r = publish(store, pkg_a)
+    assert r.returncode == 2, r
+    assert r.stdout == ""
+    assert r.stderr == (
+        "prep-ingest: rejected %s: older_corte: corte %s (%s) is older "
+        "than the live corte %s (%s)\n"
+        % (pkg_a.path, pkg_a.id, pkg_a.iso, pkg_b.id, pkg_b.iso)), r.stderr
+    assert (current(store), store_files(store)) == before
+
+    other = packages.get(pkg_b.id, seed=7)
+    assert other.path.read_bytes() != pkg_b.path.read_bytes()
+    r = publish(store, other)
+    assert r.returncode == 2, r
+    assert re.match(r"prep-ingest: rejected %s: corte_conflict: corte %s "
+                    r"is live with other content \(SHA-256 [0-9a-f]{64}\); "
+                    r"a published corte is never replaced\n$"
+                    % (re.escape(str(other.path)), pkg_b.id),
+                    r.stderr), r.stderr
+    assert (current(store), store_files(store)) == before
+    after = os.lstat(store / "current")
+    assert (after.st_ino, after.st_mtime_ns) == \
+        (link.st_ino, link.st_mtime_ns)
+
+    # check says what publish (and watch) would do, in the same words
+    r = ph.run_ingest(["check", "--store", str(store), str(pkg_a.path)],
+                      expect_ok=False)
+    assert r.returncode == 2 and ": older_corte: corte %s " % pkg_a.id \
+        in r.stderr, r
+
+    # the way back is rollback; then the newer corte goes in again, its
+    # sound snapshot kept as it is, not written anew
+    snap_b = store / before[0]
+    ino_b = os.stat(snap_b).st_ino
+    r = ph.run_ingest(["rollback", "--store", str(store)])
+    assert current(store) == snap_a
+    r = publish(store, pkg_b)
+    assert r.returncode == 0, r
+    assert current(store) == before[0]
+    assert os.stat(snap_b).st_ino == ino_b
+    assert store_files(store) == before[1]
+
+    # and the help says so
+    text = ph.run_ingest(["publish", "--help"]).stdout
+    for word in ("older_corte", "corte_conflict", "prep-ingest rollback"):
+        assert word in text, word
+
+
 def test_next_corte_reuses_gzip(store, pkg_a, pkg_b):
     assert publish(store, pkg_a).returncode == 0
     r = publish(store, pkg_b)
@@ -343,12 +402,25 @@ def test_publishers_take_turns(store, packages):
     for t in threads:
         t.join()
 
-    assert all(r.returncode == 0 for r in results), results
-    names = sorted(PUBLISHED.match(r.stdout).group(5) for r in results)
-    assert store_files(store) == names
-    assert current(store)[len("cortes/"):] in names
-    for pkg, name in zip(sorted(pkgs, key=lambda p: p.id), names):
-        assert_matches_package(store / "cortes" / name, pkg)
+    # whichever order they took their turns in, each one saw the store
+    # as the one before left it: published when newer than the live
+    # corte, refused as watch refuses it when older (issue 15)
+    done = {}
+    for pkg, r in zip(pkgs, results):
+        if r.returncode == 0:
+            done[pkg.id] = PUBLISHED.match(r.stdout).group(5)
+        else:
+            assert r.returncode == 2, r
+            assert r.stderr.startswith("prep-ingest: rejected %s: "
+                                       "older_corte: corte %s " %
+                                       (pkg.path, pkg.id)), r.stderr
+    newest = max(pkgs, key=lambda p: p.id)
+    assert newest.id in done, results
+    assert store_files(store) == sorted(done.values())
+    assert current(store) == "cortes/" + done[newest.id]
+    for pkg in pkgs:
+        if pkg.id in done:
+            assert_matches_package(store / "cortes" / done[pkg.id], pkg)
     assert not [n for n in os.listdir(store) if n.startswith(".current.")]
 
 

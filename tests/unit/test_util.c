@@ -145,6 +145,31 @@ temp_fd(const void *data, size_t len)
 }
 
 
+/* a gzip-compressed pax tar, written into buf as a package is */
+struct archive *
+tgz_open(void *buf, size_t cap, size_t *used)
+{
+    struct archive  *a;
+
+    a = archive_write_new();
+    assert_non_null(a);
+    assert_int_equal(archive_write_set_format_pax_restricted(a), ARCHIVE_OK);
+    assert_int_equal(archive_write_add_filter_gzip(a), ARCHIVE_OK);
+    assert_int_equal(archive_write_open_memory(a, buf, cap, used),
+                     ARCHIVE_OK);
+
+    return a;
+}
+
+
+void
+tgz_close(struct archive *a)
+{
+    assert_int_equal(archive_write_close(a), ARCHIVE_OK);
+    assert_int_equal(archive_write_free(a), ARCHIVE_OK);
+}
+
+
 /* a regular file, mode 0644, into an open libarchive writer */
 void
 add_file(struct archive *a, const char *name, const void *data, size_t len)

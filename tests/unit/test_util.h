@@ -38,6 +38,11 @@ char *escape_exact(escaped_len_pt escaped_len, escape_pt escape,
 
 int temp_fd(const void *data, size_t len);
 
+/* a writer of a tar.gz into buf (cap bytes, *used written so far), and
+ * its end: the package is then buf[0 .. *used) */
+struct archive *tgz_open(void *buf, size_t cap, size_t *used);
+void tgz_close(struct archive *a);
+
 /* a new directory /tmp/<prefix>.XXXXXX, its path into buf */
 void temp_dir(char *buf, size_t size, const char *prefix);
 
