@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "prep_atomic.h"
 #include "daemon/ingest_control_client.h"
 #include "common/ingest_fault.h"
 #include "daemon/ingest_pipeline.h"
@@ -148,11 +149,28 @@ ingest_pl_commit(ingest_pl_t *pl)
 }
 
 
+/* 1 when packages/name is the private copy itself (it was moved) */
+static int
+ingest_pl_archived(ingest_pl_t *pl, const char *name)
+{
+    struct stat  a, b;
+
+    if (pl->staged[0] == '\0' || pl->staged_fd < 0
+        || fstat(pl->staged_fd, &a) != 0
+        || fstatat(pl->w->packages_fd, name, &b, AT_SYMLINK_NOFOLLOW) != 0)
+    {
+        return 0;
+    }
+
+    return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+
 /* packages/<corte id>-<12 hex>.tar.gz, durably, then out of the drop */
 static void
 ingest_pl_archive(ingest_pl_t *pl)
 {
-    int             rc;
+    int             rc, side_rc, moved;
     char            name[INGEST_SNAP_NAME_LEN + 16];
     char            side[INGEST_SNAP_NAME_LEN + 32];
     size_t          len;
@@ -170,20 +188,15 @@ ingest_pl_archive(ingest_pl_t *pl)
                     pl->final);
     (void) snprintf(side, sizeof(side), "%s" INGEST_SIDECAR_SUFFIX, name);
 
-    /* the private copy is moved, not written: its bytes are fsynced
-     * first, the directory after (as prep_atomic_commit() does) */
-    rc = 0;
+    /* the private copy is moved, not written: fsynced, renamed into
+     * packages/, the directory fsynced (prep_atomic_move()) */
+    rc = prep_atomic_move(pl->staged_fd, w->staging_fd, pl->staged,
+                          w->packages_fd, name);
 
-    if (pl->staged_fd >= 0 && fsync(pl->staged_fd) != 0) {
-        rc = errno;
+    /* an error of the last fsync comes after the rename */
+    moved = rc == 0 || ingest_pl_archived(pl, name);
 
-    } else if (renameat(w->staging_fd, pl->staged, w->packages_fd, name)
-               != 0)
-    {
-        rc = errno;
-    }
-
-    if (rc != 0) {
+    if (!moved) {
         ingest_ev_begin(&ev, "archive_failed", "warning");
         ingest_pl_file(&ev, pl);
         ingest_ev_str(&ev, "error", strerror(rc));
@@ -198,10 +211,12 @@ ingest_pl_archive(ingest_pl_t *pl)
     }
 
     pl->staged[0] = '\0';
-    rc = ingest_pl_copy_sidecar(pl, w->packages_fd, side);
 
-    if (rc == 0 && fsync(w->packages_fd) != 0) {
-        rc = errno;
+    /* the sidecar is written atomically, with its own directory fsync */
+    side_rc = ingest_pl_copy_sidecar(pl, w->packages_fd, side);
+
+    if (rc == 0) {
+        rc = side_rc;
     }
 
     /* kept, but perhaps not durably: said, never silent */
