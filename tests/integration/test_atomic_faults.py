@@ -10,10 +10,12 @@ old state whole.  ENOSPC on the helper's write is tested in
 tests/unit/test_atomic.c through /dev/full.
 """
 
+import hashlib
 import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 
 import pytest
@@ -103,15 +105,24 @@ def test_eio_on_the_fsync_after_the_flip_is_reported(stores, pkg_b,
 
 
 class TracedWatch(Watch):
-    def __init__(self, *a, inject, trace, **kw):
+    """prep-ingest watch under strace (-f: its children too); -y names
+    the file of each descriptor, so a call is found by the directory it
+    works in."""
+
+    def __init__(self, *a, inject, trace, calls="rename,fsync", follow=True,
+                 **kw):
         super().__init__(*a, **kw)
         self.inject = inject
         self.trace = trace
+        self.calls = calls
+        self.follow = follow
 
     def command(self):
-        return ["strace", "-f", "-qq", "-o", str(self.trace),
-                "-e", "trace=rename,fsync", "-e", "inject=" + self.inject] \
-            + super().command()
+        inject = ["-e", "inject=" + self.inject] if self.inject else []
+        follow = ["-f"] if self.follow else []
+        return ["strace"] + follow + ["-qq", "-y", "-o", str(self.trace),
+                                      "-e", "trace=" + self.calls] \
+            + inject + super().command()
 
 
 def test_exdev_on_the_reason_file_keeps_the_upload(tmp_path):
@@ -134,3 +145,292 @@ def test_exdev_on_the_reason_file_keeps_the_upload(tmp_path):
         w.kill()
     assert "EXDEV (Invalid cross-device link) (INJECTED)" in \
         trace.read_text()
+
+
+# ------------------------------------------- the daemon's package archive
+
+FAST = ["--rescan-interval", "0.5", "--incomplete-timeout", "3"]
+
+
+def put(w, src, name=None, data=None):
+    """An upload arrives whole: written under a dot name, renamed in."""
+    name = name or src.name
+    tmp = w.drop / (".%s.part" % name)
+    tmp.write_bytes(src.read_bytes() if data is None else data)
+    os.rename(tmp, w.drop / name)
+
+
+def put_with_sidecar(w, pkg):
+    digest = hashlib.sha256(pkg.path.read_bytes()).hexdigest()
+    put(w, pkg.path, name=pkg.path.name + ".sha256",
+        data=("%s  %s\n" % (digest, pkg.path.name)).encode())
+    put(w, pkg.path)
+
+
+def stop_traced(w):
+    """SIGTERM to the daemon itself: strace ends with it, its output
+    complete."""
+    for pid in ph._children(w.proc.pid):
+        os.kill(pid, signal.SIGTERM)
+    w.proc.wait(timeout=30)
+
+
+def traced_run(base, inject, calls, drop, until):
+    """A prep-ingest watch on its own drop folder and store under base,
+    under strace; drop(w) makes the upload arrive, until(w) waits for
+    its outcome.  Returns (w, until's result, the trace), the daemon
+    stopped.  Only the daemon's own process is traced: strace counts
+    when= per process, and a validator child would have its own N-th
+    call failed too."""
+    base.mkdir()
+    w = TracedWatch(base, base / "store", inject=inject,
+                    trace=base / "strace.out", calls=calls, args=FAST,
+                    follow=False, env={"ASAN_OPTIONS": NO_LEAKS})
+    w.start()
+    try:
+        drop(w)
+        out = until(w)
+    except BaseException:
+        w.kill()
+        raise
+    stop_traced(w)
+    assert w.sanitizer_reports() == [], w.stderr_text()[-3000:]
+    return w, out, (base / "strace.out").read_text()
+
+
+# "PID call(" with -f, "call(" without
+CALL = re.compile(r"^(?:(\d+) +)?(\w+)\(")
+
+
+def ordinal(trace, syscall, match, after=None):
+    """The invocation number of the call to syscall that match (a regex)
+    finds, counted per process as strace's when= counts them; with
+    after, the first such call following a line that after finds, in
+    the same process.  Returns (pid, number)."""
+    counts, armed = {}, set()
+    for line in trace.splitlines():
+        m = CALL.match(line)
+        if not m:
+            continue
+        pid, name = m.group(1), m.group(2)
+        if after is not None and re.search(after, line):
+            armed.add(pid)
+        if name != syscall:
+            continue
+        counts[pid] = counts.get(pid, 0) + 1
+        if re.search(match, line) and (after is None or pid in armed):
+            return pid, counts[pid]
+    raise AssertionError("no %s(%s) in the clean trace:\n%s"
+                         % (syscall, match, trace[-3000:]))
+
+
+def last_before(trace, syscall, match, before):
+    """The invocation number of the last call to syscall that match finds
+    before the line that before finds, in the same process."""
+    counts, found = {}, {}
+    for line in trace.splitlines():
+        m = CALL.match(line)
+        if not m:
+            continue
+        pid, name = m.group(1), m.group(2)
+        if re.search(before, line) and pid in found:
+            return pid, found[pid]
+        if name != syscall:
+            continue
+        counts[pid] = counts.get(pid, 0) + 1
+        if re.search(match, line):
+            found[pid] = counts[pid]
+    raise AssertionError("no %s(%s) before %s in the clean trace"
+                         % (syscall, match, before))
+
+
+# the archive's move, the staged copy's fsync, the directory's after it
+INTO_PACKAGES = (r'^(?:\d+ +)?renameat\(\d+<[^>]*/staging>, "[^"]+", '
+                 r'\d+<[^>]*/packages>, "[^"]+\.tar\.gz"\)')
+STAGED = r"<[^>]*/staging/\.tmp-[^>]*>"
+PACKAGES_DIR = r"\(\d+<[^>]*/packages>\)"
+SIDECAR_TMP = r"<[^>]*/packages/\.[^>/]*\.sha256\.tmp-[^>]*>"
+SIDECAR_RENAME = r'rename\("[^"]*/\.[^"/]*\.sha256\.tmp-'
+INTO_QUARANTINE = (r'renameat\(\d+<[^>]*/staging>, "[^"]+", '
+                   r'\d+<[^>]*/quarantine>, ')
+
+
+def published(w, pkg):
+    return w.wait_event("published", file=pkg.path.name, timeout=60)
+
+
+def temps(store):
+    """Temp files left anywhere in the store."""
+    out = []
+    for root, dirs, files in os.walk(store):
+        out += [os.path.join(root, n) for n in files + dirs
+                if ".tmp-" in n or (n.startswith(".tmp") and
+                                    root.endswith("staging"))]
+    return out
+
+
+def clean_trace(tmp_path, calls, pkg, sidecar=False):
+    drop = (lambda w: put_with_sidecar(w, pkg)) if sidecar else \
+        (lambda w: put(w, pkg.path))
+
+    def until(w):
+        published(w, pkg)
+        ph.wait_for(lambda: not list(w.drop.iterdir()), 30,
+                    "an empty drop")
+    return traced_run(tmp_path / "clean", None, calls, drop, until)[2]
+
+
+def assert_injected(trace, error, call):
+    """The fault hit the call aimed at, once."""
+    hit = [l for l in trace.splitlines()
+           if l.endswith("%s (INJECTED)" % error)]
+    assert len(hit) == 1 and re.search(call, hit[0]), (hit, trace[-3000:])
+
+
+@pytest.mark.parametrize("fault", ["exdev_on_the_move",
+                                   "eio_on_the_fsync_of_the_copy"])
+def test_archive_fault_before_the_move_keeps_the_upload(tmp_path, pkg_a,
+                                                        fault):
+    calls = "renameat,fsync"
+    trace = clean_trace(tmp_path, calls, pkg_a)
+    if fault == "exdev_on_the_move":
+        pid, n = ordinal(trace, "renameat", INTO_PACKAGES)
+        inject, error = "renameat:error=EXDEV:when=%d" % n, \
+            "EXDEV (Invalid cross-device link)"
+        call = INTO_PACKAGES
+    else:
+        pid, n = last_before(trace, "fsync", STAGED, INTO_PACKAGES)
+        inject, error = "fsync:error=EIO:when=%d" % n, \
+            "EIO (Input/output error)"
+        call = r"fsync\(\d+" + STAGED
+
+    def until(w):
+        ev = w.wait_event("archive_failed", timeout=60)
+        pub = published(w, pkg_a)
+        return ev, pub
+
+    w, (ev, pub), trace = traced_run(tmp_path / "fault", inject, calls,
+                                     lambda w: put(w, pkg_a.path), until)
+    assert_injected(trace, error, call)
+    assert error.split("(")[1].rstrip(")") in ev["error"], ev
+    assert "stays in the drop folder" in ev["msg"], ev
+    # published and current, but the upload is still the one copy
+    assert pub["snapshot"] == w.current()
+    assert (w.drop / pkg_a.path.name).read_bytes() == \
+        pkg_a.path.read_bytes()
+    assert not [n for n in os.listdir(w.store / "packages")
+                if n.endswith(".tar.gz")]
+    assert temps(w.store) == [], temps(w.store)
+
+
+def test_archive_eio_on_the_directory_fsync_is_said(tmp_path, pkg_a):
+    calls = "renameat,fsync"
+    trace = clean_trace(tmp_path, calls, pkg_a)
+    pid, n = ordinal(trace, "fsync", PACKAGES_DIR, after=INTO_PACKAGES)
+
+    def until(w):
+        ev = w.wait_event("archive_failed", timeout=60)
+        ph.wait_for(lambda: not list(w.drop.iterdir()), 30,
+                    "an empty drop")
+        return ev, published(w, pkg_a)
+
+    w, (ev, pub), trace = traced_run(tmp_path / "fault",
+                                     "fsync:error=EIO:when=%d" % n, calls,
+                                     lambda w: put(w, pkg_a.path), until)
+    assert_injected(trace, "EIO (Input/output error)",
+                    r"fsync" + PACKAGES_DIR)
+    assert "Input/output error" in ev["error"], ev
+    assert "is in packages/" in ev["msg"], ev
+    # the move itself happened: kept, out of the drop, current is new
+    kept = w.store / "packages" / (pub["snapshot"][:-5] + ".tar.gz")
+    assert kept.read_bytes() == pkg_a.path.read_bytes()
+    assert pub["snapshot"] == w.current()
+    assert temps(w.store) == [], temps(w.store)
+
+
+@pytest.mark.parametrize("fault", ["enospc_on_write", "exdev_on_rename"])
+def test_sidecar_copy_fault_is_said(tmp_path, pkg_a, fault):
+    calls = "write,rename,renameat,fsync"
+    trace = clean_trace(tmp_path, calls, pkg_a, sidecar=True)
+    if fault == "enospc_on_write":
+        pid, n = ordinal(trace, "write", SIDECAR_TMP)
+        inject, error = "write:error=ENOSPC:when=%d" % n, \
+            "ENOSPC (No space left on device)"
+        call = r"write\(\d+" + SIDECAR_TMP
+    else:
+        pid, n = ordinal(trace, "rename", SIDECAR_RENAME)
+        inject, error = "rename:error=EXDEV:when=%d" % n, \
+            "EXDEV (Invalid cross-device link)"
+        call = SIDECAR_RENAME
+
+    def until(w):
+        ev = w.wait_event("archive_failed", timeout=60)
+        ph.wait_for(lambda: not list(w.drop.iterdir()), 30,
+                    "an empty drop")
+        return ev, published(w, pkg_a)
+
+    w, (ev, pub), trace = traced_run(
+        tmp_path / "fault", inject, calls,
+        lambda w: put_with_sidecar(w, pkg_a), until)
+    assert_injected(trace, error, call)
+    assert error.split("(")[1].rstrip(")") in ev["error"], ev
+    assert "sidecar" in ev["msg"], ev
+    # the package is kept, its sidecar is not: no half-written one
+    name = pub["snapshot"][:-5] + ".tar.gz"
+    assert sorted(os.listdir(w.store / "packages")) == [name]
+    assert pub["snapshot"] == w.current()
+    assert temps(w.store) == [], temps(w.store)
+
+
+def test_exdev_on_the_quarantine_move_keeps_the_upload(tmp_path):
+    calls = "renameat,rename,fsync"
+    bad = b"not a package at all" * 10
+    name = "20240603_0030_bad.tar.gz"
+
+    def drop(w):
+        (w.drop / name).write_bytes(bad)
+
+    def quarantined(w):
+        w.wait_event("rejected", timeout=60)
+        ph.wait_for(lambda: not list(w.drop.iterdir()), 30,
+                    "an empty drop")
+    trace = traced_run(tmp_path / "clean", None, calls, drop,
+                       quarantined)[2]
+    pid, n = ordinal(trace, "renameat", INTO_QUARANTINE)
+
+    def failed(w):
+        return w.wait_event("failed", timeout=60)
+
+    w, ev, trace = traced_run(tmp_path / "fault",
+                              "renameat:error=EXDEV:when=%d" % n, calls,
+                              drop, failed)
+    assert_injected(trace, "EXDEV (Invalid cross-device link)",
+                    INTO_QUARANTINE)
+    assert "Invalid cross-device link" in json.dumps(ev), ev
+    # the upload is kept, to be decided again; nothing half-quarantined
+    assert (w.drop / name).read_bytes() == bad
+    assert os.listdir(w.store / "quarantine") == []
+    assert temps(w.store) == [], temps(w.store)
+
+
+def test_enospc_on_the_staging_copy_is_retried(tmp_path, pkg_a):
+    calls = "write,renameat,fsync"
+    trace = clean_trace(tmp_path, calls, pkg_a)
+    pid, n = ordinal(trace, "write", STAGED)
+
+    def until(w):
+        ev = w.wait_event("failed", timeout=60)
+        pub = published(w, pkg_a)          # the retry succeeds
+        ph.wait_for(lambda: not list(w.drop.iterdir()), 30,
+                    "an empty drop")
+        return ev, pub
+
+    w, (ev, pub), trace = traced_run(tmp_path / "fault",
+                                     "write:error=ENOSPC:when=%d" % n,
+                                     calls, lambda w: put(w, pkg_a.path),
+                                     until)
+    assert_injected(trace, "ENOSPC (No space left on device)",
+                    r"write\(\d+" + STAGED)
+    assert "No space left on device" in ev["message"], ev
+    assert pub["snapshot"] == w.current()
+    assert temps(w.store) == [], temps(w.store)
