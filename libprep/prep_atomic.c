@@ -252,6 +252,11 @@ prep_atomic_keep_prev(prep_atomic_file_t *f)
         return rc;
     }
 
+    /* when .prev already is the current file (a commit that failed at
+     * its rename left both names on one inode), rename(2) succeeds and
+     * does nothing: the temp link would stay */
+    (void) unlink(tmp);
+
     return 0;
 }
 

@@ -434,3 +434,134 @@ def test_enospc_on_the_staging_copy_is_retried(tmp_path, pkg_a):
     assert "No space left on device" in ev["message"], ev
     assert pub["snapshot"] == w.current()
     assert temps(w.store) == [], temps(w.store)
+
+
+# -------------------------------------------- the module's state file
+
+# the state file written in the event loop, or in a thread pool
+SAVERS = {
+    "inline": {},
+    "thread": {"state": "stats.state thread_pool=prep_stats",
+               "main_extra": "thread_pool prep_stats threads=1;"},
+}
+
+# fault: (injection, the call it must hit, what nginx's error log says,
+# PATH keeps its bytes); each process counts its own calls
+STATE_FAULTS = {
+    "eio_on_fsync": (
+        "fsync:error=EIO",
+        r'fsync\(\d+<[^>]*/\.stats\.state\.tmp-',
+        r'fsync\(\) of a temp file for "[^"]*/stats\.state" failed '
+        r'\(5: Input/output error\)', True),
+    # the first rename of a save makes PATH.prev
+    "exdev_on_the_prev_rename": (
+        "rename:error=EXDEV",
+        r'rename\("[^"]*/\.stats\.state\.prev\.tmp-[^"]*", '
+        r'"[^"]*/stats\.state\.prev"\)',
+        r'rename\(\) of a temp file for "[^"]*/stats\.state" failed '
+        r'\(18: Invalid cross-device link\)', True),
+    # the second one puts the new file in place (and every later one
+    # fails, so that no save succeeds meanwhile)
+    "exdev_on_the_rename_over_path": (
+        "rename:error=EXDEV:when=2+",
+        r'rename\("[^"]*/\.stats\.state\.tmp-[^"]*", '
+        r'"[^"]*/stats\.state"\)',
+        r'rename\(\) of a temp file for "[^"]*/stats\.state" failed '
+        r'\(18: Invalid cross-device link\)', True),
+    # the second fsync of each process is its first save's directory:
+    # the new file is in place, not known to be durable
+    "eio_on_the_directory_fsync": (
+        "fsync:error=EIO:when=2",
+        r'fsync\(\d+<[^>]*/nginx\d+>\)',
+        r'fsync\(\) "[^"]*/nginx\d+" failed \(5: Input/output error\)',
+        False),
+}
+
+
+def state_traffic(inst, n, prefix):
+    for i in range(n):
+        assert inst.get("/index.html", {
+            "X-Forwarded-For": "%s.%d" % (prefix, i),
+            "User-Agent": "faults"}).status == 200
+
+
+class Attached:
+    """strace -f attached to running processes (nginx's workers and their
+    threads), injecting a fault until they exit."""
+
+    def __init__(self, pids, inject, trace):
+        cmd = ["strace", "-f", "-qq", "-y", "-o", str(trace),
+               "-e", "trace=fsync,rename,link,openat",
+               "-e", "inject=" + inject]
+        for pid in pids:
+            cmd += ["-p", str(pid)]
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE)
+        ph.wait_for(lambda: all(self.traced(p) for p in pids), 15,
+                    "strace to attach to %s" % pids)
+
+    def traced(self, pid):
+        if self.proc.poll() is not None:
+            raise ph.HarnessError("strace exited: %s"
+                                  % self.proc.stderr.read()[-2000:])
+        tracers = set()
+        for task in os.listdir("/proc/%d/task" % pid):
+            with open("/proc/%d/task/%s/status" % (pid, task)) as f:
+                tracers |= {l.split()[1] for l in f
+                            if l.startswith("TracerPid:")}
+        return tracers == {str(self.proc.pid)}
+
+    def wait(self):
+        """strace ends when its last tracee has exited."""
+        self.proc.wait(timeout=30)
+
+
+@pytest.mark.needs_module
+@pytest.mark.parametrize("saver", sorted(SAVERS))
+@pytest.mark.parametrize("fault", sorted(STATE_FAULTS))
+def test_state_file_fault(stats_nginx, stats, tmp_path, saver, fault):
+    inject, call, said, kept = STATE_FAULTS[fault]
+    inst = stats_nginx(timeout="10m", interval="1s", **SAVERS[saver])
+    state = inst.prefix / "stats.state"
+
+    state_traffic(inst, 10, "10.31.0")
+    stats.wait_hits(inst, 10 + stats.probes)
+    stats.wait_saved(inst)
+    saved = state.read_bytes()
+    before = stats.status(inst)
+
+    trace = tmp_path / "strace.out"
+    tracer = Attached(inst.worker_pids(), inject, trace)
+    try:
+        state_traffic(inst, 6, "10.32.0")
+        s = stats.wait(inst, lambda s: s["state"]["errors"] >= 1,
+                       "a failed save")
+        if kept:
+            # readable at every moment, and whole: the old bytes (temp
+            # files come and go meanwhile: saves are tried every second)
+            assert state.read_bytes() == saved
+        inst.quit()                 # the exiting workers save once more
+    finally:
+        if inst.running:
+            inst.kill()
+        tracer.wait()
+
+    hit = [l for l in trace.read_text().splitlines()
+           if l.endswith("(INJECTED)")]
+    assert [l for l in hit if re.search(call, l)], hit
+    assert re.search(said, s["state"]["last_error"]), s["state"]
+    log = inst.log_text()
+    assert re.search(r'\[error\] .*prep stats: state file "[^"]*/stats\.'
+                     r'state" not saved: %s; the previous one is kept'
+                     % said, log), log[-3000:]
+    assert not [n for n in os.listdir(inst.prefix) if ".tmp-" in n]
+    if kept:
+        assert state.read_bytes() == saved
+
+    # the file left is whole and loadable: a restart restores from it
+    inst.start()
+    hits = before["totals"]["hits"] + (0 if kept else 6) + stats.probes
+    after = stats.wait_hits(inst, hits)
+    assert after["state"]["restored_from"].endswith("/stats.state"), after
+    assert after["totals"]["hits"] == hits, after["totals"]

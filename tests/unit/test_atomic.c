@@ -180,6 +180,16 @@ test_replace_and_prev(void **state)
     assert_content(p, "four");
     assert_content(prev, "two");
     assert_entries(2);
+
+    /* .prev already the current file (a commit failed at its rename):
+     * rename(2) of one inode over itself does nothing, no temp stays */
+    assert_int_equal(unlink(prev), 0);
+    assert_int_equal(link(p, prev), 0);
+    assert_int_equal(prep_atomic_write_file(p, "five", 4, 0600,
+                                            PREP_ATOMIC_KEEP_PREV), 0);
+    assert_content(p, "five");
+    assert_content(prev, "four");
+    assert_entries(2);
 }
 
 
