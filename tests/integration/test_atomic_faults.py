@@ -1,13 +1,28 @@
-"""Fault injection with strace into the users of the atomic file helper
-(libprep/prep_atomic.c) in prep-ingest: the flip of STORE/current (by
-prep-ingest publish) and the .reason file of quarantine (by prep-ingest
-watch).  glibc's rename() is the rename syscall, which only the helper
-makes (the store's own renames are renameat), so an injected EXDEV hits
-the helper alone; the fsync of the directory after the flip is found by
-tracing a clean run first, then injected by its ordinal.  Each failure
-must be reported, leave no temp file, and (before the rename) leave the
-old state whole.  ENOSPC on the helper's write is tested in
-tests/unit/test_atomic.c through /dev/full.
+"""Fault injection with strace into every user of the atomic file helper
+(libprep/prep_atomic.c): `strace -e inject=SYSCALL:error=E[:when=N]`.
+
+prep-ingest: the flip of STORE/current (publish) and, in watch, the
+.reason file of quarantine, the package archive (the staged copy moved
+into packages/), the sidecar copy, the quarantine move and the staging
+copy.  glibc's rename() is the rename syscall, which only the helper's
+replacements make (moves are renameat); each call is aimed at by its
+ordinal N, found by tracing a clean run of the same scenario first
+(strace counts N per process: the daemon's own process alone is
+traced, or a validator child would have its own N-th call failed too).
+Each failure must be reported (an event, an exit status), leave no temp
+file, and before the rename leave the old state whole: the upload kept
+in the drop folder to be decided again, current unchanged or the new
+corte, as the step was.
+
+nginx: strace attached to the workers (and their threads) of an
+instance with the statistics state file configured; every fsync or
+rename fails (or the directory's fsync only).  The failure is in the
+error log as [error] with the call, the path and the errno, the state
+file stays whole (its old bytes) and a restart restores from it.
+
+ENOSPC on the helper's write is also tested in tests/unit/test_atomic.c
+through /dev/full, and on a full tmpfs by test_stats_persist.py.
+LeakSanitizer cannot run under ptrace: it is off here.
 """
 
 import hashlib
@@ -565,3 +580,52 @@ def test_state_file_fault(stats_nginx, stats, tmp_path, saver, fault):
     after = stats.wait_hits(inst, hits)
     assert after["state"]["restored_from"].endswith("/stats.state"), after
     assert after["totals"]["hits"] == hits, after["totals"]
+
+
+# ------------------------------------------- the snapshot's commit
+
+INTO_CORTES = (r'renameat\(\d+<[^>]*/cortes>, "[^"]+", \d+<[^>]*/cortes>, '
+               r'"[^"]+\.snap"\)')
+
+
+@pytest.mark.parametrize("fault", ["exdev_on_the_rename",
+                                   "eio_on_the_directory_fsync"])
+def test_snapshot_commit_fault_keeps_current(stores, pkg_b, tmp_path,
+                                             fault):
+    store = stores
+    live = os.readlink(store / "current")
+    clean = tmp_path / "clean"
+    shutil.copytree(store, clean, symlinks=True)
+
+    def run(where, inject):
+        trace = tmp_path / ("strace.%s" % ("fault" if inject else "clean"))
+        r = subprocess.run(
+            ["strace", "-f", "-qq", "-y", "-o", str(trace),
+             "-e", "trace=renameat,fsync"]
+            + (["-e", "inject=" + inject] if inject else [])
+            + [str(ph.INGEST_BIN), "publish", "--store", str(where),
+               os.fspath(pkg_b)],
+            capture_output=True, text=True, timeout=ph.INGEST_TIMEOUT,
+            env=dict(os.environ, ASAN_OPTIONS=NO_LEAKS))
+        return r, trace.read_text()
+
+    r, trace = run(clean, None)
+    assert r.returncode == 0, r.stderr
+    if fault == "exdev_on_the_rename":
+        pid, n = ordinal(trace, "renameat", INTO_CORTES)
+        inject, error, call = "renameat:error=EXDEV:when=%d" % n, \
+            "EXDEV (Invalid cross-device link)", INTO_CORTES
+    else:
+        pid, n = ordinal(trace, "fsync", r"fsync\(\d+<[^>]*/cortes>\)",
+                         after=INTO_CORTES)
+        inject, error, call = "fsync:error=EIO:when=%d" % n, \
+            "EIO (Input/output error)", r"fsync\(\d+<[^>]*/cortes>\)"
+
+    r, trace = run(store, inject)
+    assert_injected(trace, error, call)
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert re.search(r"committing .*%s" % error.split("(")[1].rstrip(")"),
+                     r.stderr), r.stderr
+    # current is not flipped to a snapshot that may not survive a crash
+    assert os.readlink(store / "current") == live
+    assert leftovers(store) == [], leftovers(store)
