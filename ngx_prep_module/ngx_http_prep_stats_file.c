@@ -123,19 +123,24 @@ done:
  * keep_prev.  NGX_BUSY when another process is writing PATH (another
  * nginx saving another zone to the same file, in a binary upgrade):
  * writers take PATH.lock with flock(), kept for the next save.  Errors
- * name the system call and its path, as nginx's own do.
+ * name the system call and its path, as nginx's own do; *replaced is 1
+ * when the error came after the rename (the directory's fsync): PATH is
+ * the new file, but it may not survive a crash.
  */
 
 ngx_int_t
 ngx_http_prep_stats_file_write(u_char *path, u_char *buf, size_t len,
-    ngx_uint_t keep_prev, char *err, size_t errlen)
+    ngx_uint_t keep_prev, ngx_uint_t *replaced, char *err, size_t errlen)
 {
     int                 rc;
     ngx_fd_t            lock;
     ngx_err_t           e;
     ngx_int_t           ret;
+    struct stat         tst, pst;
     prep_atomic_file_t  f;
     u_char              lpath[NGX_MAX_PATH + sizeof(".lock")];
+
+    *replaced = 0;
 
     if (ngx_strlen(path) >= NGX_MAX_PATH) {
         ngx_http_prep_stats_error(err, errlen, 0, "path too long");
@@ -181,7 +186,19 @@ ngx_http_prep_stats_file_write(u_char *path, u_char *buf, size_t len,
             goto done;
         }
 
+        /* the temp file's inode: PATH is it once renamed */
+        if (fstat(f.fd, &tst) == -1) {
+            tst.st_ino = 0;
+        }
+
         rc = prep_atomic_commit(&f, keep_prev ? PREP_ATOMIC_KEEP_PREV : 0);
+
+        if (rc != 0 && tst.st_ino != 0
+            && stat((char *) path, &pst) == 0
+            && pst.st_dev == tst.st_dev && pst.st_ino == tst.st_ino)
+        {
+            *replaced = 1;
+        }
     }
 
     if (rc != 0) {

@@ -376,8 +376,8 @@ ngx_http_prep_stats_save_work(ngx_http_prep_stats_save_t *s)
     }
 
     s->rc = ngx_http_prep_stats_file_write(z->state.data, buf, s->len,
-                                           !sh->main_bad, s->err,
-                                           sizeof(s->err));
+                                           !sh->main_bad, &s->replaced,
+                                           s->err, sizeof(s->err));
 
 done:
 
@@ -429,9 +429,19 @@ ngx_http_prep_stats_save_end(ngx_http_prep_stats_save_t *s, ngx_log_t *log)
             || ngx_time() - (time_t) sh->last_error_time >= 60
             || ngx_strcmp(sh->last_error, s->err) != 0)
         {
-            ngx_log_error(NGX_LOG_ERR, log, 0,
-                          "prep stats: state file \"%s\" not saved: %s; "
-                          "the previous one is kept", z->state.data, s->err);
+            if (s->replaced) {
+                /* retried at the next interval all the same */
+                ngx_log_error(NGX_LOG_ERR, log, 0,
+                              "prep stats: state file \"%s\" written but "
+                              "perhaps not durably: %s", z->state.data,
+                              s->err);
+
+            } else {
+                ngx_log_error(NGX_LOG_ERR, log, 0,
+                              "prep stats: state file \"%s\" not saved: "
+                              "%s; the previous one is kept",
+                              z->state.data, s->err);
+            }
 
             sh->last_error_time = ngx_time();
         }
