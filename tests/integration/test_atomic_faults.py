@@ -25,6 +25,7 @@ through /dev/full, and on a full tmpfs by test_stats_persist.py.
 LeakSanitizer cannot run under ptrace: it is off here.
 """
 
+import fcntl
 import hashlib
 import json
 import os
@@ -632,3 +633,36 @@ def test_snapshot_commit_fault_keeps_current(stores, pkg_b, tmp_path,
     # current is not flipped to a snapshot that may not survive a crash
     assert os.readlink(store / "current") == live
     assert leftovers(store) == [], leftovers(store)
+
+
+@pytest.mark.needs_module
+def test_state_file_busy_while_another_writer_holds_the_lock(stats_nginx,
+                                                             stats):
+    """Another nginx (a binary upgrade) saving to the same file holds
+    PATH.lock: a save then is skipped, said at [info], no error, and the
+    next one after the lock is released succeeds."""
+    inst = stats_nginx(timeout="10m", interval="1s")
+    state = inst.prefix / "stats.state"
+    state_traffic(inst, 4, "10.33.0")
+    stats.wait_hits(inst, 4 + stats.probes)
+    stats.wait_saved(inst)
+    saved = state.read_bytes()
+
+    fd = os.open(str(state) + ".lock", os.O_RDWR | os.O_CREAT, 0o640)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        state_traffic(inst, 4, "10.34.0")
+        ph.wait_for(lambda: re.search(
+            r'\[info\] .*prep stats: not saved this time: "[^"]*/stats\.'
+            r'state" is being written by another process',
+            inst.log_text()), 15, "a save skipped for the lock")
+        s = stats.status(inst)
+        assert s["state"]["errors"] == 0, s["state"]
+        assert state.read_bytes() == saved
+    finally:
+        os.close(fd)                # the lock goes with it
+
+    s = stats.wait(inst, lambda s: s["totals"]["hits"] >= 8 + stats.probes
+                   and s["state"]["saves"] > 0
+                   and state.read_bytes() != saved, "a save after the lock")
+    assert not [n for n in os.listdir(inst.prefix) if ".tmp-" in n]
