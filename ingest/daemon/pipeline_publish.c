@@ -24,6 +24,10 @@
 #include "common/ingest_fault.h"
 #include "daemon/ingest_pipeline.h"
 
+
+static int ingest_pl_archived(ingest_pl_t *pl, const char *name);
+
+
 int
 ingest_live_read(ingest_store_t *st, ingest_live_t *live)
 {
@@ -149,23 +153,6 @@ ingest_pl_commit(ingest_pl_t *pl)
 }
 
 
-/* 1 when packages/name is the private copy itself (it was moved) */
-static int
-ingest_pl_archived(ingest_pl_t *pl, const char *name)
-{
-    struct stat  a, b;
-
-    if (pl->staged[0] == '\0' || pl->staged_fd < 0
-        || fstat(pl->staged_fd, &a) != 0
-        || fstatat(pl->w->packages_fd, name, &b, AT_SYMLINK_NOFOLLOW) != 0)
-    {
-        return 0;
-    }
-
-    return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
-}
-
-
 /* packages/<corte id>-<12 hex>.tar.gz, durably, then out of the drop */
 static void
 ingest_pl_archive(ingest_pl_t *pl)
@@ -235,6 +222,23 @@ ingest_pl_archive(ingest_pl_t *pl)
     if (ingest_pl_unlink_drop(pl)) {
         ingest_cand_remove(w, pl->c);
     }
+}
+
+
+/* 1 when packages/name is the private copy itself (it was moved) */
+static int
+ingest_pl_archived(ingest_pl_t *pl, const char *name)
+{
+    struct stat  a, b;
+
+    if (pl->staged[0] == '\0' || pl->staged_fd < 0
+        || fstat(pl->staged_fd, &a) != 0
+        || fstatat(pl->w->packages_fd, name, &b, AT_SYMLINK_NOFOLLOW) != 0)
+    {
+        return 0;
+    }
+
+    return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
 
