@@ -24,10 +24,6 @@
 #include "common/ingest_fault.h"
 #include "daemon/ingest_pipeline.h"
 
-
-static int ingest_pl_archived(ingest_pl_t *pl, const char *name);
-
-
 int
 ingest_live_read(ingest_store_t *st, ingest_live_t *live)
 {
@@ -161,6 +157,7 @@ ingest_pl_archive(ingest_pl_t *pl)
     char            name[INGEST_SNAP_NAME_LEN + 16];
     char            side[INGEST_SNAP_NAME_LEN + 32];
     size_t          len;
+    struct stat     a, b;
     ingest_ev_t     ev;
     ingest_watch_t *w;
 
@@ -180,8 +177,13 @@ ingest_pl_archive(ingest_pl_t *pl)
     rc = prep_atomic_move(pl->staged_fd, w->staging_fd, pl->staged,
                           w->packages_fd, name);
 
-    /* an error of the last fsync comes after the rename */
-    moved = rc == 0 || ingest_pl_archived(pl, name);
+    /* an error of the last fsync comes after the rename: packages/name
+     * is then the private copy itself */
+    moved = rc == 0
+            || (fstat(pl->staged_fd, &a) == 0
+                && fstatat(w->packages_fd, name, &b, AT_SYMLINK_NOFOLLOW)
+                   == 0
+                && a.st_dev == b.st_dev && a.st_ino == b.st_ino);
 
     if (!moved) {
         ingest_ev_begin(&ev, "archive_failed", "warning");
@@ -222,23 +224,6 @@ ingest_pl_archive(ingest_pl_t *pl)
     if (ingest_pl_unlink_drop(pl)) {
         ingest_cand_remove(w, pl->c);
     }
-}
-
-
-/* 1 when packages/name is the private copy itself (it was moved) */
-static int
-ingest_pl_archived(ingest_pl_t *pl, const char *name)
-{
-    struct stat  a, b;
-
-    if (pl->staged[0] == '\0' || pl->staged_fd < 0
-        || fstat(pl->staged_fd, &a) != 0
-        || fstatat(pl->w->packages_fd, name, &b, AT_SYMLINK_NOFOLLOW) != 0)
-    {
-        return 0;
-    }
-
-    return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
 
