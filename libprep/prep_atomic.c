@@ -397,8 +397,18 @@ prep_atomic_move(int fd, int from_dir, const char *from, int to_dir,
     if (fd < 0) {
         own = openat(from_dir, from, O_RDONLY | O_NOFOLLOW | O_NONBLOCK
                                      | O_CLOEXEC);
+
         if (own < 0) {
-            return errno;
+            rc = errno;
+
+            /* a symlink (O_NOFOLLOW) or a socket cannot be opened, and
+             * has no data of its own: moved as it is; a regular file
+             * that cannot be opened is not moved unsynced */
+            if (fstatat(from_dir, from, &sb, AT_SYMLINK_NOFOLLOW) != 0
+                || S_ISREG(sb.st_mode))
+            {
+                return rc;
+            }
         }
 
         fd = own;
@@ -409,7 +419,10 @@ prep_atomic_move(int fd, int from_dir, const char *from, int to_dir,
      * (a FIFO or a device answers EINVAL) */
     rc = 0;
 
-    if (fstat(fd, &sb) != 0) {
+    if (fd < 0) {
+        /* nothing to sync */
+
+    } else if (fstat(fd, &sb) != 0) {
         rc = errno;
 
     } else if (S_ISREG(sb.st_mode) && fsync(fd) != 0) {

@@ -76,8 +76,8 @@ int prep_atomic_symlink(const char *target, const char *path);
 /*
  * An already written file moves into another directory durably (a
  * package kept in packages/): fsync of fd (the file, open; -1: it is
- * opened by name to be fsynced; anything but a regular file is moved
- * without), renameat(from_dir, from, to_dir, to),
+ * opened by name to be fsynced; anything but a regular file, a symlink
+ * too, is moved as it is), renameat(from_dir, from, to_dir, to),
  * which replaces an existing to atomically, then fsync of to_dir.  On an
  * error before the rename the file stays where it was; an error of the
  * last fsync means the file is at to but the move may not survive a

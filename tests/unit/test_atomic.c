@@ -456,7 +456,7 @@ static void
 test_move(void **state)
 {
     int   d, sub, fd;
-    char  p[128];
+    char  p[128], link[16];
 
     (void) state;
 
@@ -500,6 +500,16 @@ test_move(void **state)
     /* a bad fd is an fsync error before anything moves */
     assert_int_equal(prep_atomic_move(999, d, "kept", sub, "x"), EBADF);
     assert_content(p, "stays");
+
+    /* a symlink is moved itself, never followed; a FIFO is not read */
+    assert_int_equal(symlinkat("kept", d, "link"), 0);
+    assert_int_equal(prep_atomic_move(-1, d, "link", sub, "link"), 0);
+    assert_int_equal(readlinkat(sub, "link", link, sizeof(link)), 4);
+    assert_int_equal(faccessat(d, "link", F_OK, AT_SYMLINK_NOFOLLOW), -1);
+    assert_int_equal(mkfifoat(d, "fifo", 0600), 0);
+    assert_int_equal(prep_atomic_move(-1, d, "fifo", sub, "fifo"), 0);
+    assert_int_equal(unlinkat(sub, "link", 0), 0);
+    assert_int_equal(unlinkat(sub, "fifo", 0), 0);
 
     assert_int_equal(unlinkat(sub, "c", 0), 0);
     assert_int_equal(unlinkat(d, "kept", 0), 0);
