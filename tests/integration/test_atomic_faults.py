@@ -666,3 +666,44 @@ def test_state_file_busy_while_another_writer_holds_the_lock(stats_nginx,
                    and s["state"]["saves"] > 0
                    and state.read_bytes() != saved, "a save after the lock")
     assert not [n for n in os.listdir(inst.prefix) if ".tmp-" in n]
+
+
+# ------------------------------------------- a rejected notice's copy
+
+NOTICE_TMP = r"<[^>]*/quarantine/\.[^>/]*AVISO\.html\.tmp-[^>]*>"
+
+
+def test_enospc_on_the_copy_of_a_rejected_notice_keeps_it(tmp_path):
+    """A notice that is not HTML is kept in quarantine/ through the
+    helper: a copy that cannot be written leaves the notice in the drop
+    folder, and it is copied again."""
+    calls = "write,rename,renameat,fsync"
+    data = b"\x00\x01binary"
+
+    def drop(w):
+        put(w, None, name="AVISO.html", data=data)
+
+    def rejected(w):
+        ev = w.wait_event("notice_rejected", timeout=60)
+        ph.wait_for(lambda: not list(w.drop.iterdir()), 30,
+                    "an empty drop")
+        return ev
+
+    trace = traced_run(tmp_path / "clean", None, calls, drop, rejected)[2]
+    pid, n = ordinal(trace, "write", NOTICE_TMP)
+
+    def retried(w):
+        ph.wait_for(lambda: "cannot be kept in quarantine" in
+                    w.stderr_text(), 30, "the failed copy said")
+        return rejected(w)
+
+    w, ev, trace = traced_run(tmp_path / "fault",
+                              "write:error=ENOSPC:when=%d" % n, calls,
+                              drop, retried)
+    assert_injected(trace, "ENOSPC (No space left on device)",
+                    r"write\(\d+" + NOTICE_TMP)
+    assert "No space left on device" in w.stderr_text()
+    # the second copy is whole, and the only one
+    assert sorted(os.listdir(w.store / "quarantine")) == [ev["quarantine"]]
+    assert (w.store / "quarantine" / ev["quarantine"]).read_bytes() == data
+    assert temps(w.store) == [], temps(w.store)
