@@ -56,9 +56,41 @@ prep_atomic_tmp_name(char *buf, size_t size, const char *path)
 }
 
 
-/* fsync the directory that holds path, so a rename in it is durable */
+/* records which call failed on what, for the caller's message; rc */
 static int
-prep_atomic_sync_dir(const char *path)
+prep_atomic_failed(prep_atomic_file_t *f, int rc, const char *op,
+    const char *path)
+{
+    size_t  len;
+
+    if (f != NULL) {
+        f->op = op;
+        len = strlen(path);
+
+        if (len >= sizeof(f->op_path)) {
+            len = sizeof(f->op_path) - 1;
+        }
+
+        memcpy(f->op_path, path, len);
+        f->op_path[len] = '\0';
+    }
+
+    return rc;
+}
+
+
+static void
+prep_atomic_no_failure(prep_atomic_file_t *f)
+{
+    f->op = "";
+    f->op_path[0] = '\0';
+}
+
+
+/* fsync the directory that holds path, so a rename in it is durable;
+ * f (may be NULL) records a failure */
+static int
+prep_atomic_sync_dir(prep_atomic_file_t *f, const char *path)
 {
     int          fd, rc;
     char         dir[4096];
@@ -74,7 +106,7 @@ prep_atomic_sync_dir(const char *path)
         len = slash == path ? 1 : (size_t) (slash - path);
 
         if (len >= sizeof(dir)) {
-            return ENAMETOOLONG;
+            return prep_atomic_failed(f, ENAMETOOLONG, "open()", path);
         }
 
         memcpy(dir, path, len);
@@ -83,13 +115,13 @@ prep_atomic_sync_dir(const char *path)
 
     fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) {
-        return errno;
+        return prep_atomic_failed(f, errno, "open()", dir);
     }
 
     rc = fsync(fd) != 0 ? errno : 0;
     (void) close(fd);
 
-    return rc;
+    return rc != 0 ? prep_atomic_failed(f, rc, "fsync()", dir) : 0;
 }
 
 
@@ -101,14 +133,15 @@ prep_atomic_begin(prep_atomic_file_t *f, const char *path, mode_t mode)
 
     f->fd = -1;
     f->tmp[0] = '\0';
+    prep_atomic_no_failure(f);
 
     len = strlen(path);
     if (len == 0) {
-        return ENOENT;
+        return prep_atomic_failed(f, ENOENT, "open()", path);
     }
 
     if (len >= sizeof(f->path)) {
-        return ENAMETOOLONG;
+        return prep_atomic_failed(f, ENAMETOOLONG, "open()", path);
     }
 
     memcpy(f->path, path, len + 1);
@@ -117,7 +150,7 @@ prep_atomic_begin(prep_atomic_file_t *f, const char *path, mode_t mode)
         rc = prep_atomic_tmp_name(f->tmp, sizeof(f->tmp), path);
         if (rc != 0) {
             f->tmp[0] = '\0';
-            return rc;
+            return prep_atomic_failed(f, rc, "open()", path);
         }
 
         f->fd = open(f->tmp,
@@ -129,21 +162,22 @@ prep_atomic_begin(prep_atomic_file_t *f, const char *path, mode_t mode)
         }
 
         if (errno != EEXIST) {
-            rc = errno;
+            rc = prep_atomic_failed(f, errno, "open()", f->tmp);
             f->tmp[0] = '\0';
             return rc;
         }
     }
 
     if (f->fd < 0) {
+        rc = prep_atomic_failed(f, EEXIST, "open()", f->tmp);
         f->tmp[0] = '\0';
-        return EEXIST;
+        return rc;
     }
 
     /* the mode asked for, whatever the umask: readers (nginx) may be
      * another user */
     if (fchmod(f->fd, mode) != 0) {
-        rc = errno;
+        rc = prep_atomic_failed(f, errno, "fchmod()", f->tmp);
         prep_atomic_abort(f);
         return rc;
     }
@@ -159,7 +193,7 @@ prep_atomic_write(prep_atomic_file_t *f, const void *buf, size_t len)
     const char  *p;
 
     if (f->fd < 0) {
-        return EBADF;
+        return prep_atomic_failed(f, EBADF, "write()", f->path);
     }
 
     p = buf;
@@ -172,11 +206,11 @@ prep_atomic_write(prep_atomic_file_t *f, const void *buf, size_t len)
                 continue;
             }
 
-            return errno;
+            return prep_atomic_failed(f, errno, "write()", f->tmp);
         }
 
         if (n == 0) {
-            return EIO;
+            return prep_atomic_failed(f, EIO, "write()", f->tmp);
         }
 
         p += n;
@@ -189,7 +223,7 @@ prep_atomic_write(prep_atomic_file_t *f, const void *buf, size_t len)
 
 /* PATH.prev becomes another name of the current PATH, if there is one */
 static int
-prep_atomic_keep_prev(const prep_atomic_file_t *f)
+prep_atomic_keep_prev(prep_atomic_file_t *f)
 {
     int   rc;
     char  prev[sizeof(f->path) + 8], tmp[sizeof(f->path) + 24];
@@ -197,24 +231,31 @@ prep_atomic_keep_prev(const prep_atomic_file_t *f)
     if ((size_t) snprintf(prev, sizeof(prev), "%s.prev", f->path)
         >= sizeof(prev))
     {
-        return ENAMETOOLONG;
+        return prep_atomic_failed(f, ENAMETOOLONG, "link()", f->path);
     }
 
     rc = prep_atomic_tmp_name(tmp, sizeof(tmp), prev);
     if (rc != 0) {
-        return rc;
+        return prep_atomic_failed(f, rc, "link()", f->path);
     }
 
     if (link(f->path, tmp) != 0) {
-        return errno == ENOENT ? 0 : errno;
+        return errno == ENOENT ? 0
+                               : prep_atomic_failed(f, errno, "link()",
+                                                    f->path);
     }
 
     /* a rename, so .prev is never missing while an older one existed */
     if (rename(tmp, prev) != 0) {
-        rc = errno;
+        rc = prep_atomic_failed(f, errno, "rename()", tmp);
         (void) unlink(tmp);
         return rc;
     }
+
+    /* when .prev already is the current file (a commit that failed at
+     * its rename left both names on one inode), rename(2) succeeds and
+     * does nothing: the temp link would stay */
+    (void) unlink(tmp);
 
     return 0;
 }
@@ -226,17 +267,19 @@ prep_atomic_commit(prep_atomic_file_t *f, unsigned flags)
     int  rc;
 
     if (f->fd < 0) {
-        prep_atomic_abort(f);
-        return EBADF;
-    }
-
-    if (fsync(f->fd) != 0) {
-        rc = errno;
+        rc = prep_atomic_failed(f, EBADF, "fsync()", f->path);
         prep_atomic_abort(f);
         return rc;
     }
 
-    rc = close(f->fd) != 0 ? errno : 0;
+    if (fsync(f->fd) != 0) {
+        rc = prep_atomic_failed(f, errno, "fsync()", f->tmp);
+        prep_atomic_abort(f);
+        return rc;
+    }
+
+    rc = close(f->fd) != 0 ? prep_atomic_failed(f, errno, "close()", f->tmp)
+                           : 0;
     f->fd = -1;
 
     if (rc != 0) {
@@ -253,14 +296,14 @@ prep_atomic_commit(prep_atomic_file_t *f, unsigned flags)
     }
 
     if (rename(f->tmp, f->path) != 0) {
-        rc = errno;
+        rc = prep_atomic_failed(f, errno, "rename()", f->tmp);
         prep_atomic_abort(f);
         return rc;
     }
 
     f->tmp[0] = '\0';
 
-    return prep_atomic_sync_dir(f->path);
+    return prep_atomic_sync_dir(f, f->path);
 }
 
 
@@ -338,5 +381,65 @@ prep_atomic_symlink(const char *target, const char *path)
         return rc;
     }
 
-    return prep_atomic_sync_dir(path);
+    return prep_atomic_sync_dir(NULL, path);
+}
+
+
+int
+prep_atomic_move(int fd, int from_dir, const char *from, int to_dir,
+    const char *to)
+{
+    int          own, rc;
+    struct stat  sb;
+
+    own = -1;
+
+    if (fd < 0) {
+        own = openat(from_dir, from, O_RDONLY | O_NOFOLLOW | O_NONBLOCK
+                                     | O_CLOEXEC);
+
+        if (own < 0) {
+            rc = errno;
+
+            /* a symlink (O_NOFOLLOW) or a socket cannot be opened, and
+             * has no data of its own: moved as it is; a regular file
+             * that cannot be opened is not moved unsynced */
+            if (fstatat(from_dir, from, &sb, AT_SYMLINK_NOFOLLOW) != 0
+                || S_ISREG(sb.st_mode))
+            {
+                return rc;
+            }
+        }
+
+        fd = own;
+    }
+
+    /* the bytes first: a rename that survives a crash must not name a
+     * file whose content did not; only a regular file has data to sync
+     * (a FIFO or a device answers EINVAL) */
+    rc = 0;
+
+    if (fd < 0) {
+        /* nothing to sync */
+
+    } else if (fstat(fd, &sb) != 0) {
+        rc = errno;
+
+    } else if (S_ISREG(sb.st_mode) && fsync(fd) != 0) {
+        rc = errno;
+    }
+
+    if (own >= 0) {
+        (void) close(own);
+    }
+
+    if (rc != 0) {
+        return rc;
+    }
+
+    if (renameat(from_dir, from, to_dir, to) != 0) {
+        return errno;
+    }
+
+    return fsync(to_dir) != 0 ? errno : 0;
 }

@@ -34,12 +34,17 @@
  * fd is the temp file, open read-write, -1 when none; tmp is its path
  * ("" when none).  path may be changed between begin and commit, to a
  * name in the same directory that is known only once the content is
- * written (a snapshot named after its hash).
+ * written (a snapshot named after its hash).  After a failure, op names
+ * the call that failed ("write()", "fsync()", "rename()"...) and
+ * op_path the path it was given, for an error message such as nginx's
+ * ("fsync() \"PATH\" failed"); both are empty after a success.
  */
 typedef struct {
-    int   fd;
-    char  path[4096];
-    char  tmp[4096];
+    int          fd;
+    const char  *op;
+    char         path[4096];
+    char         tmp[4096];
+    char         op_path[4096];
 } prep_atomic_file_t;
 
 
@@ -67,6 +72,19 @@ int prep_atomic_write_file(const char *path, const void *buf, size_t len,
 
 /* PATH becomes a symlink to target: temp link + rename + fsync dir */
 int prep_atomic_symlink(const char *target, const char *path);
+
+/*
+ * An already written file moves into another directory durably (a
+ * package kept in packages/): fsync of fd (the file, open; -1: it is
+ * opened by name to be fsynced; anything but a regular file, a symlink
+ * too, is moved as it is), renameat(from_dir, from, to_dir, to),
+ * which replaces an existing to atomically, then fsync of to_dir.  On an
+ * error before the rename the file stays where it was; an error of the
+ * last fsync means the file is at to but the move may not survive a
+ * crash.  fd stays open, the caller's to close.
+ */
+int prep_atomic_move(int fd, int from_dir, const char *from, int to_dir,
+    const char *to);
 
 
 #endif /* _PREP_ATOMIC_H_INCLUDED_ */

@@ -8,14 +8,17 @@
  * The zone is exported into the decoded model (prep_stats_t) and encoded
  * by libprep, and a file is decoded by libprep and imported into the
  * zone (ngx_http_prep_stats_model.c): one implementation of the format,
- * shared with prep-report.  This file reads, writes and rotates files.
+ * shared with prep-report.  This file decides what is restored and when
+ * it is saved; the bytes are read and written by
+ * ngx_http_prep_stats_file.c.
  *
  * Saving: a copy of the zone is taken under short locks, encoded outside
- * them, written to PATH.tmp and fsynced; the current file is hard-linked
- * to PATH.prev (unless it was found corrupt), PATH.tmp is renamed over
- * PATH and the directory is fsynced.  At every moment PATH is a complete
- * file, old or new.  A failed save (a full disk) leaves PATH and
- * PATH.prev as they were and is retried at the next interval.
+ * them and written through libprep's atomic file helper: a temp file,
+ * fsynced; the current file hard-linked to PATH.prev (unless it was
+ * found corrupt); the temp file renamed over PATH; the directory
+ * fsynced.  At every moment PATH is a complete file, old or new.  A
+ * failed save (a full disk) leaves PATH and PATH.prev as they were and
+ * is retried at the next interval.
  *
  * Restoring, when a zone is created: PATH, else PATH.prev when PATH is
  * unusable; each file is decoded entirely (checksums, every section)
@@ -31,8 +34,6 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include <sys/file.h>
-
 #include "ngx_http_prep_module.h"
 #include "ngx_http_prep_stats.h"
 
@@ -45,8 +46,6 @@ static ngx_int_t ngx_http_prep_stats_load(ngx_http_prep_stats_zone_t *z,
     u_char *path, ngx_log_t *log, char *err, size_t errlen);
 static ngx_int_t ngx_http_prep_stats_fill(ngx_http_prep_stats_zone_t *z,
     u_char *buf, size_t len, char *err, size_t errlen);
-static ngx_int_t ngx_http_prep_stats_write(u_char *path, u_char *buf,
-    size_t len, ngx_uint_t keep_prev, char *err, size_t errlen);
 
 /* the module's one error builder (ngx_http_prep_store.c), on a char[] */
 #define ngx_http_prep_stats_error(err, errlen, ...)                          \
@@ -172,72 +171,19 @@ static ngx_int_t
 ngx_http_prep_stats_load(ngx_http_prep_stats_zone_t *z, u_char *path,
     ngx_log_t *log, char *err, size_t errlen)
 {
-    u_char           *buf;
-    size_t            size;
-    ssize_t           n;
-    ngx_fd_t          fd;
-    ngx_err_t         e;
-    ngx_int_t         rc;
-    ngx_file_info_t   fi;
+    u_char     *buf;
+    size_t      len;
+    ngx_int_t   rc;
 
-    fd = ngx_open_file(path, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    rc = ngx_http_prep_stats_file_read(path, log, &buf, &len, err, errlen);
 
-    if (fd == NGX_INVALID_FILE) {
-        e = ngx_errno;
-
-        if (e == NGX_ENOENT) {
-            return NGX_DECLINED;
-        }
-
-        ngx_http_prep_stats_error(err, errlen, e, ngx_open_file_n
-                                  " failed");
-        return NGX_ERROR;
+    if (rc != NGX_OK) {
+        return rc;
     }
 
-    buf = NULL;
-    rc = NGX_ERROR;
+    rc = ngx_http_prep_stats_fill(z, buf, len, err, errlen);
 
-    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
-        ngx_http_prep_stats_error(err, errlen, ngx_errno,
-                                  ngx_fd_info_n " failed");
-        goto done;
-    }
-
-    if (!ngx_is_file(&fi)
-        || ngx_file_size(&fi) > NGX_HTTP_PREP_STATS_STATE_MAX)
-    {
-        ngx_http_prep_stats_error(err, errlen, 0,
-                                  "not a regular file of at most %O bytes",
-                                  NGX_HTTP_PREP_STATS_STATE_MAX);
-        goto done;
-    }
-
-    size = (size_t) ngx_file_size(&fi);
-
-    /* one byte more: a file that grew since fstat() is noticed */
-    buf = ngx_alloc(size + 1, log);
-    if (buf == NULL) {
-        ngx_http_prep_stats_error(err, errlen, 0, "out of memory");
-        goto done;
-    }
-
-    n = ngx_read_fd(fd, buf, size + 1);
-
-    if (n == -1) {
-        ngx_http_prep_stats_error(err, errlen, ngx_errno,
-                                  ngx_read_fd_n " failed");
-        goto done;
-    }
-
-    rc = ngx_http_prep_stats_fill(z, buf, (size_t) n, err, errlen);
-
-done:
-
-    if (buf) {
-        ngx_free(buf);
-    }
-
-    (void) ngx_close_file(fd);
+    ngx_free(buf);
 
     return rc;
 }
@@ -429,8 +375,9 @@ ngx_http_prep_stats_save_work(ngx_http_prep_stats_save_t *s)
         goto done;
     }
 
-    s->rc = ngx_http_prep_stats_write(z->state.data, buf, s->len,
-                                      !sh->main_bad, s->err, sizeof(s->err));
+    s->rc = ngx_http_prep_stats_file_write(z->state.data, buf, s->len,
+                                           !sh->main_bad, &s->replaced,
+                                           s->err, sizeof(s->err));
 
 done:
 
@@ -482,9 +429,19 @@ ngx_http_prep_stats_save_end(ngx_http_prep_stats_save_t *s, ngx_log_t *log)
             || ngx_time() - (time_t) sh->last_error_time >= 60
             || ngx_strcmp(sh->last_error, s->err) != 0)
         {
-            ngx_log_error(NGX_LOG_ERR, log, 0,
-                          "prep stats: state file \"%s\" not saved: %s; "
-                          "the previous one is kept", z->state.data, s->err);
+            if (s->replaced) {
+                /* retried at the next interval all the same */
+                ngx_log_error(NGX_LOG_ERR, log, 0,
+                              "prep stats: state file \"%s\" written but "
+                              "perhaps not durably: %s", z->state.data,
+                              s->err);
+
+            } else {
+                ngx_log_error(NGX_LOG_ERR, log, 0,
+                              "prep stats: state file \"%s\" not saved: "
+                              "%s; the previous one is kept",
+                              z->state.data, s->err);
+            }
 
             sh->last_error_time = ngx_time();
         }
@@ -521,181 +478,3 @@ ngx_http_prep_stats_save(ngx_http_prep_stats_zone_t *z, ngx_log_t *log,
 
     return s.rc;
 }
-
-
-/*
- * PATH.tmp, fsync, PATH -> PATH.prev (a hard link: PATH stays), rename
- * PATH.tmp over PATH, fsync the directory.  Plain system calls and no
- * logging: nothing here depends on the event loop.  NGX_BUSY when
- * another process is writing PATH.tmp.
- */
-
-static ngx_int_t
-ngx_http_prep_stats_write(u_char *path, u_char *buf, size_t len,
-    ngx_uint_t keep_prev, char *err, size_t errlen)
-{
-    u_char       *p, *last;
-    size_t        plen;
-    ssize_t       n;
-    ngx_fd_t      fd;
-    ngx_err_t     e;
-    struct stat   fst, pst;
-    u_char        tmp[NGX_MAX_PATH + sizeof(".prev.tmp")];
-    u_char        prev[NGX_MAX_PATH + sizeof(".prev.tmp")];
-    u_char        ptmp[NGX_MAX_PATH + sizeof(".prev.tmp")];
-
-    plen = ngx_strlen(path);
-
-    if (plen >= NGX_MAX_PATH) {
-        ngx_http_prep_stats_error(err, errlen, 0, "path too long");
-        return NGX_ERROR;
-    }
-
-    (void) ngx_sprintf(tmp, "%s.tmp%Z", path);
-    (void) ngx_sprintf(prev, "%s.prev%Z", path);
-    (void) ngx_sprintf(ptmp, "%s.prev.tmp%Z", path);
-
-    fd = open((char *) tmp, O_WRONLY|O_CREAT|O_CLOEXEC, 0640);
-
-    if (fd == NGX_INVALID_FILE) {
-        ngx_http_prep_stats_error(err, errlen, ngx_errno,
-                                  "open() \"%s\" failed", tmp);
-        return NGX_ERROR;
-    }
-
-    /*
-     * Another nginx (a binary upgrade) may save another zone to the same
-     * file: PATH.tmp is only written under flock(), and only while it is
-     * still PATH.tmp (the other one may just have renamed it to PATH).
-     */
-
-    if (flock(fd, LOCK_EX|LOCK_NB) == -1
-        || fstat(fd, &fst) == -1
-        || stat((char *) tmp, &pst) == -1
-        || fst.st_dev != pst.st_dev
-        || fst.st_ino != pst.st_ino)
-    {
-        (void) close(fd);
-        ngx_http_prep_stats_error(err, errlen, 0,
-                                  "\"%s\" is being written by another "
-                                  "process", tmp);
-        return NGX_BUSY;
-    }
-
-    if (ftruncate(fd, 0) == -1) {
-        ngx_http_prep_stats_error(err, errlen, ngx_errno,
-                                  "ftruncate() \"%s\" failed", tmp);
-        (void) close(fd);
-        return NGX_ERROR;
-    }
-
-    for (p = buf, last = buf + len; p < last; p += n) {
-        n = write(fd, p, last - p);
-
-        if (n == -1) {
-            e = ngx_errno;
-
-            if (e == NGX_EINTR) {
-                n = 0;
-                continue;
-            }
-
-            ngx_http_prep_stats_error(err, errlen, e,
-                                      "write() \"%s\" failed", tmp);
-            goto failed;
-        }
-    }
-
-    if (fsync(fd) == -1) {
-        ngx_http_prep_stats_error(err, errlen, ngx_errno,
-                                  "fsync() \"%s\" failed", tmp);
-        goto failed;
-    }
-
-    if (close(fd) == -1) {
-        fd = NGX_INVALID_FILE;
-        ngx_http_prep_stats_error(err, errlen, ngx_errno,
-                                  "close() \"%s\" failed", tmp);
-        goto failed;
-    }
-
-    fd = NGX_INVALID_FILE;
-
-    if (keep_prev) {
-        if (unlink((char *) ptmp) == -1 && ngx_errno != NGX_ENOENT) {
-            ngx_http_prep_stats_error(err, errlen, ngx_errno,
-                                      "unlink() \"%s\" failed", ptmp);
-            goto failed;
-        }
-
-        if (link((char *) path, (char *) ptmp) == 0) {
-            if (rename((char *) ptmp, (char *) prev) == -1) {
-                ngx_http_prep_stats_error(err, errlen, ngx_errno,
-                                          "rename() \"%s\" failed", ptmp);
-                (void) unlink((char *) ptmp);
-                goto failed;
-            }
-
-        } else if (ngx_errno != NGX_ENOENT) {
-            ngx_http_prep_stats_error(err, errlen, ngx_errno,
-                                      "link() \"%s\" failed", path);
-            goto failed;
-        }
-    }
-
-    if (rename((char *) tmp, (char *) path) == -1) {
-        ngx_http_prep_stats_error(err, errlen, ngx_errno,
-                                  "rename() \"%s\" failed", tmp);
-        goto failed;
-    }
-
-    /* the directory: the renames themselves must survive a power cut */
-
-    for (last = path + plen; last > path && last[-1] != '/'; last--) {
-        /* void */
-    }
-
-    if (last == path) {
-        ngx_memcpy(tmp, ".", sizeof("."));
-
-    } else if (last == path + 1) {
-        ngx_memcpy(tmp, "/", sizeof("/"));
-
-    } else {
-        *ngx_cpymem(tmp, path, last - 1 - path) = '\0';
-    }
-
-    fd = open((char *) tmp, O_RDONLY|O_DIRECTORY|O_CLOEXEC);
-
-    if (fd == NGX_INVALID_FILE) {
-        ngx_http_prep_stats_error(err, errlen, ngx_errno,
-                                  "open() of the directory \"%s\" failed",
-                                  tmp);
-        return NGX_ERROR;
-    }
-
-    if (fsync(fd) == -1) {
-        e = ngx_errno;
-        (void) close(fd);
-        ngx_http_prep_stats_error(err, errlen, e,
-                                  "fsync() of the directory \"%s\" failed",
-                                  tmp);
-        return NGX_ERROR;
-    }
-
-    (void) close(fd);
-
-    return NGX_OK;
-
-failed:
-
-    if (fd != NGX_INVALID_FILE) {
-        (void) close(fd);
-    }
-
-    (void) unlink((char *) tmp);
-
-    return NGX_ERROR;
-}
-
-

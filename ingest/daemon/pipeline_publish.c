@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "prep_atomic.h"
 #include "daemon/ingest_control_client.h"
 #include "common/ingest_fault.h"
 #include "daemon/ingest_pipeline.h"
@@ -54,10 +55,11 @@ ingest_peak_kib(void)
 static void
 ingest_pl_archive(ingest_pl_t *pl)
 {
-    int             rc;
+    int             rc, side_rc, moved;
     char            name[INGEST_SNAP_NAME_LEN + 16];
     char            side[INGEST_SNAP_NAME_LEN + 32];
     size_t          len;
+    struct stat     a, b;
     ingest_ev_t     ev;
     ingest_watch_t *w;
 
@@ -72,20 +74,20 @@ ingest_pl_archive(ingest_pl_t *pl)
                     pl->final);
     (void) snprintf(side, sizeof(side), "%s" INGEST_SIDECAR_SUFFIX, name);
 
-    /* the private copy is moved, not written: its bytes are fsynced
-     * first, the directory after (as prep_atomic_commit() does) */
-    rc = 0;
+    /* the private copy is moved, not written: fsynced, renamed into
+     * packages/, the directory fsynced (prep_atomic_move()) */
+    rc = prep_atomic_move(pl->staged_fd, w->staging_fd, pl->staged,
+                          w->packages_fd, name);
 
-    if (pl->staged_fd >= 0 && fsync(pl->staged_fd) != 0) {
-        rc = errno;
+    /* an error of the last fsync comes after the rename: packages/name
+     * is then the private copy itself */
+    moved = rc == 0
+            || (fstat(pl->staged_fd, &a) == 0
+                && fstatat(w->packages_fd, name, &b, AT_SYMLINK_NOFOLLOW)
+                   == 0
+                && a.st_dev == b.st_dev && a.st_ino == b.st_ino);
 
-    } else if (renameat(w->staging_fd, pl->staged, w->packages_fd, name)
-               != 0)
-    {
-        rc = errno;
-    }
-
-    if (rc != 0) {
+    if (!moved) {
         ingest_ev_begin(&ev, "archive_failed", "warning");
         ingest_pl_file(&ev, pl);
         ingest_ev_str(&ev, "error", strerror(rc));
@@ -100,10 +102,12 @@ ingest_pl_archive(ingest_pl_t *pl)
     }
 
     pl->staged[0] = '\0';
-    rc = ingest_pl_copy_sidecar(pl, w->packages_fd, side);
 
-    if (rc == 0 && fsync(w->packages_fd) != 0) {
-        rc = errno;
+    /* the sidecar is written atomically, with its own directory fsync */
+    side_rc = ingest_pl_copy_sidecar(pl, w->packages_fd, side);
+
+    if (rc == 0) {
+        rc = side_rc;
     }
 
     /* kept, but perhaps not durably: said, never silent */

@@ -15,45 +15,77 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "prep_atomic.h"
 #include "cli/ingest_cmd.h"
 #include "ops/ingest_notice.h"
 
 
-static void
+/* a notice over the limit keeps its first 64 MB in quarantine/ */
+#define INGEST_NOTICE_COPY_MAX  (64u << 20)
+
+
+/*
+ * A copy of the rejected notice in quarantine/, written through the
+ * atomic file helper: 0 when kept (or when there is nothing to keep: it
+ * is gone, or not a regular file), else the errno of the copy, and the
+ * notice stays in the drop folder to be copied again.
+ */
+static int
 ingest_notice_quarantine(ingest_watch_t *w, ingest_cand_t *c,
     const char *why)
 {
-    int          fd;
-    char         name[INGEST_NAME_MAX + 64], buf[65536];
-    ssize_t      n;
-    ingest_ev_t  ev;
+    int                 fd, rc, kept;
+    char                name[INGEST_NAME_MAX + 64], buf[65536];
+    char                path[INGEST_NAME_MAX + 128];
+    size_t              total;
+    ssize_t             n;
+    struct stat         sb;
+    ingest_ev_t         ev;
+    prep_atomic_file_t  f;
 
     (void) snprintf(name, sizeof(name), "%.0f-%s", ingest_wall(), c->name);
 
-    fd = openat(w->drop_fd, c->name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    kept = 0;
+    rc = 0;
 
-    if (fd >= 0 && w->quarantine_fd >= 0) {
-        int  out;
+    fd = openat(w->drop_fd, c->name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK
+                                     | O_CLOEXEC);
 
-        out = openat(w->quarantine_fd, name,
-                     O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+    if (fd >= 0 && fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode)) {
+        rc = w->quarantine_fd < 0 ? EBADF
+                                  : ingest_at_path(path, sizeof(path),
+                                                   w->quarantine_fd, name);
 
-        /* bounded: a notice over the limit keeps its first 64 MB */
-        for (size_t total = 0; out >= 0 && total < (64u << 20); ) {
-            n = read(fd, buf, sizeof(buf));
+        if (rc == 0) {
+            rc = prep_atomic_begin(&f, path, 0640);
 
-            if (n <= 0 || write(out, buf, (size_t) n) != n) {
-                break;
+            for (total = 0; rc == 0 && total < INGEST_NOTICE_COPY_MAX; ) {
+                n = read(fd, buf, sizeof(buf));
+
+                if (n < 0 && errno == EINTR) {
+                    continue;
+                }
+
+                if (n <= 0) {
+                    rc = n < 0 ? errno : 0;
+                    break;
+                }
+
+                rc = prep_atomic_write(&f, buf, (size_t) n);
+                total += (size_t) n;
             }
 
-            total += (size_t) n;
-        }
+            if (rc == 0) {
+                rc = prep_atomic_commit(&f, 0);
 
-        if (out >= 0) {
-            (void) fsync(out);
-            (void) close(out);
+            } else {
+                prep_atomic_abort(&f);
+            }
+
+            kept = rc == 0;
         }
     }
 
@@ -61,12 +93,25 @@ ingest_notice_quarantine(ingest_watch_t *w, ingest_cand_t *c,
         (void) close(fd);
     }
 
+    if (rc != 0) {
+        fprintf(stderr, INGEST_PROGRAM ": notice %s: cannot be kept in "
+                "%s: %s; trying again\n", c->name, INGEST_DIR_QUARANTINE,
+                strerror(rc));
+        return rc;
+    }
+
     ingest_ev_begin(&ev, "notice_rejected", "alert");
     ingest_ev_str(&ev, "file", c->name);
     ingest_ev_str(&ev, "message", why);
-    ingest_ev_str(&ev, "quarantine", name);
+
+    if (kept) {
+        ingest_ev_str(&ev, "quarantine", name);
+    }
+
     (void) ingest_ev_write(&w->log, &ev, "the dropped notice %s was not "
                            "applied: %s", c->name, why);
+
+    return 0;
 }
 
 
@@ -92,7 +137,11 @@ ingest_notice_drop(ingest_watch_t *w, ingest_cand_t *c)
                            sizeof(msg))
         != 0)
     {
-        ingest_notice_quarantine(w, c, msg);
+        if (ingest_notice_quarantine(w, c, msg) != 0) {
+            free(buf);
+            c->due = ingest_now() + 1.0;
+            return 1;
+        }
 
     } else {
         memset(&req, 0, sizeof(req));

@@ -178,8 +178,7 @@ ingest_quarantine(int qdir, int from_dir, const char *from_name,
     const ingest_reject_t *why, char *qname, size_t qsize,
     ingest_err_t *err)
 {
-    int          fd;
-    struct stat  sb;
+    int  rc;
 
     if (ingest_quarantine_name(qdir, why->file, qname, qsize) != 0) {
         return ingest_fail(err, INGEST_IO, "no free name in %s",
@@ -187,23 +186,12 @@ ingest_quarantine(int qdir, int from_dir, const char *from_name,
     }
 
     /* the data first: a crash before the rename leaves the upload where
-     * it was, to be decided again */
-    fd = openat(from_dir, from_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK
-                                     | O_CLOEXEC);
-    /* only data can be synced: a FIFO or a device answers EINVAL */
-    if (fd >= 0) {
-        if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && fsync(fd) != 0) {
-            (void) ingest_fail_errno(err, errno, "fsync %s", why->file);
-            (void) close(fd);
-            return -1;
-        }
+     * it was, to be decided again (prep_atomic_move()) */
+    rc = prep_atomic_move(-1, from_dir, from_name, qdir, qname);
 
-        (void) close(fd);
-    }
-
-    if (renameat(from_dir, from_name, qdir, qname) != 0) {
-        return ingest_fail_errno(err, errno, "moving %s into %s",
-                                 why->file, INGEST_DIR_QUARANTINE);
+    if (rc != 0) {
+        return ingest_fail_errno(err, rc, "moving %s into %s", why->file,
+                                 INGEST_DIR_QUARANTINE);
     }
 
     return ingest_quarantine_reason(qdir, qname, why, err);

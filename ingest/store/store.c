@@ -314,17 +314,21 @@ int
 ingest_store_commit(ingest_store_t *st, int fd, const char *tmp,
     const char *final, ingest_err_t *err)
 {
-    if (ingest_store_fsync(st, fd, "the snapshot", err) != 0) {
-        return -1;
-    }
+    int     rc;
+    double  start;
 
-    if (renameat(st->cortes_fd, tmp, st->cortes_fd, final) != 0) {
-        return ingest_fail_errno(err, errno, "renaming %s/%s/%s to %s",
+    /* fsync, rename, fsync of cortes/ (prep_atomic_move()), all counted
+     * as fsync time: the rename itself takes microseconds */
+    start = ingest_now();
+    rc = prep_atomic_move(fd, st->cortes_fd, tmp, st->cortes_fd, final);
+    st->fsync_seconds += ingest_now() - start;
+
+    if (rc != 0) {
+        return ingest_fail_errno(err, rc, "committing %s/%s/%s as %s",
                                  st->path, INGEST_STORE_CORTES, tmp, final);
     }
 
-    return ingest_store_fsync(st, st->cortes_fd, INGEST_STORE_CORTES "/",
-                              err);
+    return 0;
 }
 
 

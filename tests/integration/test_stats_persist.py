@@ -301,6 +301,7 @@ def test_full_disk_keeps_the_old_file(stats_nginx, stats, small_fs):
     # the old file is intact and serving goes on
     assert state.read_bytes() == saved
     assert not (small_fs / "stats.state.tmp").exists()
+    assert not [n for n in os.listdir(small_fs) if ".tmp-" in n]
     for _ in range(5):
         assert inst.get(INDEX).status == 200
     log = inst.log_text()

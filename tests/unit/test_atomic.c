@@ -5,8 +5,9 @@
  * a temporary directory: content and mode of a new file, replacement,
  * the .prev link, abort, symlinks, and the errno of each kind of
  * failure (a full disk through /dev/full, a missing directory, a
- * directory in the way, a name too long).  Faults of fsync and rename
- * are injected with strace by tests/integration/test_atomic_faults.py.
+ * directory in the way, a name too long, another file system for a
+ * move), and the call named after each.  Faults of fsync and rename are
+ * injected with strace by tests/integration/test_atomic_faults.py.
  */
 
 
@@ -178,6 +179,16 @@ test_replace_and_prev(void **state)
     assert_int_equal(prep_atomic_write_file(p, "four", 4, 0600, 0), 0);
     assert_content(p, "four");
     assert_content(prev, "two");
+    assert_entries(2);
+
+    /* .prev already the current file (a commit failed at its rename):
+     * rename(2) of one inode over itself does nothing, no temp stays */
+    assert_int_equal(unlink(prev), 0);
+    assert_int_equal(link(p, prev), 0);
+    assert_int_equal(prep_atomic_write_file(p, "five", 4, 0600,
+                                            PREP_ATOMIC_KEEP_PREV), 0);
+    assert_content(p, "five");
+    assert_content(prev, "four");
     assert_entries(2);
 }
 
@@ -364,6 +375,185 @@ test_relative(void **state)
 }
 
 
+/* after a failure, the call and its path, for the caller's message */
+static void
+test_failed_call_named(void **state)
+{
+    char                p[128], tmp[4096];
+    prep_atomic_file_t  f;
+
+    (void) state;
+
+    begin_over(&f, p, sizeof(p), "named", "kept");
+    assert_string_equal(f.op, "");
+    (void) snprintf(tmp, sizeof(tmp), "%s", f.tmp);
+
+    assert_int_equal(close(f.fd), 0);
+    f.fd = open("/dev/full", O_WRONLY | O_CLOEXEC);
+    assert_true(f.fd >= 0);
+    assert_int_equal(prep_atomic_write(&f, "lost", 4), ENOSPC);
+    assert_string_equal(f.op, "write()");
+    assert_string_equal(f.op_path, tmp);
+    prep_atomic_abort(&f);
+
+    /* the rename over a directory: named with the temp file */
+    in_dir(p, sizeof(p), "d");
+    assert_int_equal(mkdir(p, 0755), 0);
+    assert_int_equal(prep_atomic_begin(&f, p, 0644), 0);
+    (void) snprintf(tmp, sizeof(tmp), "%s", f.tmp);
+    assert_int_equal(prep_atomic_commit(&f, 0), EISDIR);
+    assert_string_equal(f.op, "rename()");
+    assert_string_equal(f.op_path, tmp);
+    assert_string_equal(f.tmp, "");
+
+    /* the old file is linked to .prev first: a directory in the way */
+    in_dir(p, sizeof(p), "named.prev");
+    assert_int_equal(mkdir(p, 0755), 0);
+    in_dir(p, sizeof(p), "named");
+    assert_int_equal(prep_atomic_begin(&f, p, 0644), 0);
+    assert_int_equal(prep_atomic_commit(&f, PREP_ATOMIC_KEEP_PREV), EISDIR);
+    assert_string_equal(f.op, "rename()");
+    assert_non_null(strstr(f.op_path, "/.named.prev.tmp-"));
+    assert_content(p, "kept");
+
+    /* a missing directory: open() of the temp file */
+    in_dir(p, sizeof(p), "missing/a");
+    assert_int_equal(prep_atomic_begin(&f, p, 0644), ENOENT);
+    assert_string_equal(f.op, "open()");
+    assert_non_null(strstr(f.op_path, "/missing/.a.tmp-"));
+
+    /* and a success clears it */
+    in_dir(p, sizeof(p), "named");
+    assert_int_equal(prep_atomic_begin(&f, p, 0644), 0);
+    assert_string_equal(f.op, "");
+    assert_string_equal(f.op_path, "");
+    assert_int_equal(prep_atomic_commit(&f, 0), 0);
+    assert_string_equal(f.op, "");
+
+    in_dir(p, sizeof(p), "d");
+    assert_int_equal(rmdir(p), 0);
+    in_dir(p, sizeof(p), "named.prev");
+    assert_int_equal(rmdir(p), 0);
+    assert_entries(1);
+}
+
+
+/* DIR/NAME made with content, open read-write; its fd */
+static int
+make_file(int dir_fd, const char *name, const char *content)
+{
+    int  fd;
+
+    fd = openat(dir_fd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, content, strlen(content)),
+                     (ssize_t) strlen(content));
+    return fd;
+}
+
+
+static void
+test_move(void **state)
+{
+    int   d, sub, fd;
+    char  p[128], link[16];
+
+    (void) state;
+
+    d = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    assert_true(d >= 0);
+    assert_int_equal(mkdirat(d, "packages", 0755), 0);
+    sub = openat(d, "packages", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    assert_true(sub >= 0);
+
+    /* an open file: fsynced through its fd, then moved */
+    fd = make_file(d, ".tmp-staged", "package one");
+    assert_int_equal(prep_atomic_move(fd, d, ".tmp-staged", sub, "a.tar.gz"),
+                     0);
+    assert_int_equal(close(fd), 0);
+    in_dir(p, sizeof(p), "packages/a.tar.gz");
+    assert_content(p, "package one");
+    assert_int_equal(faccessat(d, ".tmp-staged", F_OK, 0), -1);
+
+    /* no fd: opened by name to be fsynced; an existing name replaced */
+    (void) close(make_file(d, "b", "package two"));
+    assert_int_equal(prep_atomic_move(-1, d, "b", sub, "a.tar.gz"), 0);
+    assert_content(p, "package two");
+    assert_int_equal(faccessat(d, "b", F_OK, 0), -1);
+
+    /* the same directory is a rename */
+    assert_int_equal(prep_atomic_move(-1, sub, "a.tar.gz", sub, "c"), 0);
+    in_dir(p, sizeof(p), "packages/c");
+    assert_content(p, "package two");
+
+    /* errors: nothing moves */
+    assert_int_equal(prep_atomic_move(-1, d, "missing", sub, "x"), ENOENT);
+    fd = make_file(d, "kept", "stays");
+    assert_int_equal(prep_atomic_move(fd, d, "missing", sub, "x"), ENOENT);
+    assert_int_equal(prep_atomic_move(fd, d, "kept", -1, "x"), EBADF);
+    assert_int_equal(prep_atomic_move(fd, d, "kept", sub, ""), ENOENT);
+    assert_int_equal(prep_atomic_move(-1, d, "packages", sub, "x"), EINVAL);
+    in_dir(p, sizeof(p), "kept");
+    assert_content(p, "stays");
+    assert_int_equal(close(fd), 0);
+
+    /* a bad fd is an fsync error before anything moves */
+    assert_int_equal(prep_atomic_move(999, d, "kept", sub, "x"), EBADF);
+    assert_content(p, "stays");
+
+    /* a symlink is moved itself, never followed; a FIFO is not read */
+    assert_int_equal(symlinkat("kept", d, "link"), 0);
+    assert_int_equal(prep_atomic_move(-1, d, "link", sub, "link"), 0);
+    assert_int_equal(readlinkat(sub, "link", link, sizeof(link)), 4);
+    assert_int_equal(faccessat(d, "link", F_OK, AT_SYMLINK_NOFOLLOW), -1);
+    assert_int_equal(mkfifoat(d, "fifo", 0600), 0);
+    assert_int_equal(prep_atomic_move(-1, d, "fifo", sub, "fifo"), 0);
+    assert_int_equal(unlinkat(sub, "link", 0), 0);
+    assert_int_equal(unlinkat(sub, "fifo", 0), 0);
+
+    assert_int_equal(unlinkat(sub, "c", 0), 0);
+    assert_int_equal(unlinkat(d, "kept", 0), 0);
+    assert_int_equal(close(sub), 0);
+    assert_int_equal(unlinkat(d, "packages", AT_REMOVEDIR), 0);
+    assert_int_equal(close(d), 0);
+    assert_entries(0);
+}
+
+
+/* another file system (/dev/shm, when it is one): EXDEV, file kept */
+static void
+test_move_across_file_systems(void **state)
+{
+    int          d, shm, fd;
+    char         p[128];
+    struct stat  a, b;
+
+    (void) state;
+
+    if (stat(dir, &a) != 0 || stat("/dev/shm", &b) != 0
+        || a.st_dev == b.st_dev)
+    {
+        skip();
+    }
+
+    d = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    shm = open("/dev/shm", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    assert_true(d >= 0 && shm >= 0);
+
+    fd = make_file(d, "pkg", "not moved");
+    assert_int_equal(prep_atomic_move(fd, d, "pkg", shm,
+                                      "test_atomic_exdev"), EXDEV);
+    in_dir(p, sizeof(p), "pkg");
+    assert_content(p, "not moved");
+    assert_int_equal(faccessat(shm, "test_atomic_exdev", F_OK, 0), -1);
+
+    assert_int_equal(close(fd), 0);
+    assert_int_equal(close(shm), 0);
+    assert_int_equal(close(d), 0);
+    assert_int_equal(unlink(p), 0);
+}
+
+
 int
 main(void)
 {
@@ -379,6 +569,11 @@ main(void)
         cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_symlink, setup, teardown),
         cmocka_unit_test_setup_teardown(test_relative, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failed_call_named, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_move, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_move_across_file_systems,
+                                        setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
