@@ -291,6 +291,19 @@ class Nginx:
         template = self.conf.get("conf_text", CONF_TEMPLATE)
         return template.format(**values)
 
+    def config_test(self, log=None):
+        """`nginx -t` on this instance's configuration, rendered on a
+        free port: (exit status, stderr).  The errors go to a log of
+        their own unless log is given, so that an [emerg] a test wants
+        is not one of the instance's bad error.log lines."""
+        self.port = free_port()
+        self.conf_path.write_text(self.render_conf())
+        p = subprocess.run([NGINX_BIN, "-t", "-p", str(self.prefix), "-c",
+                            str(self.conf_path), "-e",
+                            str(log or self.prefix / "nginx-t.log")],
+                           capture_output=True, timeout=30)
+        return p.returncode, p.stderr.decode(errors="replace")
+
     # ---------------------------------------------------------- process
 
     @property

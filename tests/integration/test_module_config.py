@@ -3,7 +3,6 @@ them: what `nginx -t` says about a store that is not there, that `nginx -t`
 does no work on the snapshot, and that a 404 is logged like the static
 module's (log_not_found)."""
 
-import subprocess
 
 import pytest
 
@@ -14,13 +13,8 @@ pytestmark = pytest.mark.needs_module
 
 
 def _nginx_t(inst):
-    """Renders inst's configuration and runs `nginx -t` on it."""
-    inst.port = ph.free_port()
-    inst.conf_path.write_text(inst.render_conf())
-    p = subprocess.run([ph.NGINX_BIN, "-t", "-p", str(inst.prefix), "-c",
-                        str(inst.conf_path), "-e", str(inst.error_log)],
-                       capture_output=True, timeout=30)
-    return p.returncode, p.stderr.decode(errors="replace")
+    """`nginx -t` logging to inst's error.log, which the tests read."""
+    return inst.config_test(log=inst.error_log)
 
 
 def test_missing_store_is_a_warning_not_an_error(nginx_factory):
@@ -122,12 +116,6 @@ def test_files_named_by_directives_are_checked(nginx_factory, tmp_path,
         f, directive = tmp_path / "nope.html", "prep_placeholder %s;"
         message = "No such file or directory"
     inst = nginx_factory(start=False, http_extra=directive % f)
-    inst.port = ph.free_port()
-    inst.conf_path.write_text(inst.render_conf())
-    p = subprocess.run([ph.NGINX_BIN, "-t", "-p", str(inst.prefix), "-c",
-                        str(inst.conf_path), "-e",
-                        str(inst.prefix / "nginx-t.log")],
-                       capture_output=True, timeout=30)
-    err = p.stderr.decode(errors="replace")
-    assert p.returncode != 0, err
+    rc, err = inst.config_test()
+    assert rc != 0, err
     assert "[emerg]" in err and str(f) in err and message in err, err

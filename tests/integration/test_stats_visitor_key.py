@@ -136,17 +136,6 @@ def test_other_secret_other_visitors(stats_nginx, stats, tmp_path):
     assert NOT_SHARED in err
 
 
-def nginx_t(inst):
-    inst.port = ph.free_port()
-    inst.conf_path.write_text(inst.render_conf())
-    # its own log: the [emerg] is what this test wants, not a failure
-    p = subprocess.run([ph.NGINX_BIN, "-t", "-p", str(inst.prefix), "-c",
-                        str(inst.conf_path), "-e",
-                        str(inst.prefix / "nginx-t.log")],
-                       capture_output=True, timeout=30)
-    return p.returncode, p.stderr.decode(errors="replace")
-
-
 @pytest.mark.parametrize("case", ["short", "missing", "readable", "nozone"])
 def test_bad_key_files(nginx_factory, stats_nginx, tmp_path, case):
     if case == "short":
@@ -160,7 +149,7 @@ def test_bad_key_files(nginx_factory, stats_nginx, tmp_path, case):
         inst = nginx_factory(start=False, http_extra=d)
     else:
         inst = stats_nginx(http=d, start=False)
-    rc, err = nginx_t(inst)
+    rc, err = inst.config_test()
     if case == "short":
         assert rc != 0 and "[emerg]" in err
         assert "must hold a secret of 16 to 1024 bytes" in err, err
