@@ -173,6 +173,17 @@ def http_request(conn, method, path, headers=None, body=None):
     return Response(resp.status, resp.reason, resp.msg, data)
 
 
+def set_faketime(path, when):
+    """libfaketime's FAKETIME_TIMESTAMP_FILE says "@when" from now on.
+    Written aside and renamed over it: with FAKETIME_NO_CACHE nginx
+    rereads the file on every clock call, and a reader between the
+    truncation and the write of write_text() can see "@... 10:00:4" for
+    "@... 10:00:45", a clock 41 seconds early."""
+    tmp = Path(str(path) + ".tmp")
+    tmp.write_text("@%s\n" % when)
+    os.replace(tmp, path)
+
+
 # ------------------------------------------------------------------ nginx
 
 

@@ -509,7 +509,7 @@ def utc_clock(tmp_path, monkeypatch):
     monkeypatch.setenv("TZ", "UTC")
 
     def at(when):
-        clock.write_text("@%s\n" % when)
+        ph.set_faketime(clock, when)
     return at
 
 

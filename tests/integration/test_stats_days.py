@@ -9,6 +9,7 @@ import re
 
 import pytest
 
+import prep_harness as ph
 
 
 pytestmark = pytest.mark.needs_module
@@ -29,7 +30,7 @@ class Clock:
         self.path = path
 
     def set(self, when):
-        self.path.write_text("@%s\n" % when)
+        ph.set_faketime(self.path, when)
 
 
 @pytest.fixture
