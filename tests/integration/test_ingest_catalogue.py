@@ -530,6 +530,10 @@ def test_accepted(live, row, corte, build, paths):
         assert r.corte.startswith(ev["corte"][:16]), r
 
     # what is served is exactly what GNU tar lists: one reading only
+    # (the package is kept in packages/ after "published": the upload
+    # leaves the drop folder only once it is there)
+    ph.wait_for(lambda: not (w.drop / name).exists(), 10,
+                "%s to be kept in packages/" % name)
     listed = subprocess.run(["tar", "-tzf", str(w.store / "packages" / (
         ev["snapshot"][:-len(".snap")] + ".tar.gz"))],
         capture_output=True, text=True, check=True).stdout.split("\n")
