@@ -226,3 +226,81 @@ def test_small_prep_sendfile_min_warns(nginx_factory):
     rc, err = inst.config_test()
     assert rc == 0, err
     assert "[warn]" in err and "not page-aligned" in err, err
+
+
+def test_every_file_ranges_and_gzip_with_sendfile(nginx_factory, packages):
+    pkg = packages.get(size="full")
+    inst = nginx_factory(publish=[pkg], http_extra=SENDFILE)
+    conn = inst.connection()
+    try:
+        for path, data in sorted(pkg.listing.items()):
+            r = ph.http_request(conn, "GET", path)
+            assert (r.status, r.corte) == (200, pkg.iso), path
+            assert r.body == data, path
+    finally:
+        conn.close()
+
+    big = _largest(pkg)
+    data = pkg.listing[big]
+    n = len(data)
+    r = inst.get(big, {"Range": "bytes=100-%d" % (n - 101)})
+    assert r.status == 206 and r.body == data[100:n - 100]
+    r = inst.get(big, {"Range": "bytes=-70000"})
+    assert r.status == 206 and r.body == data[-70000:]
+    r = inst.get(big, {"Range": "bytes=0-9,%d-%d" % (n // 2, n // 2 + 80000)})
+    assert r.status == 206
+    assert r.header("Content-Type").startswith("multipart/byteranges")
+    assert data[:10] in r.body and data[n // 2:n // 2 + 80001] in r.body
+
+    gz = [p for p, d in pkg.listing.items() if len(d) >= 4 * SENDFILE_MIN
+          and not p.endswith((".zip", ".png", ".jpg"))]
+    assert gz, "no large compressible file in the full package"
+    for path in gz[:3]:
+        z = inst.get(path, {"Accept-Encoding": "gzip"})
+        assert z.status == 200, path
+        body = z.body
+        if z.header("Content-Encoding") == "gzip":
+            body = gzip.decompress(body)
+        assert body == pkg.listing[path], path
+
+
+def test_slow_sendfile_client_across_two_swaps(nginx_factory, packages):
+    a, b, c = packages.series(3, size="full")
+    path = _largest(a)
+    data = a.listing[path]
+    inst = nginx_factory(publish=[a], listen_params="sndbuf=16k",
+                         http_extra=SENDFILE)
+    a_name = inst.current_name()
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.settimeout(30)
+    s.connect(("127.0.0.1", inst.port))
+    try:
+        s.sendall(b"GET " + path.encode() + b" HTTP/1.1\r\nHost: localhost"
+                  b"\r\nConnection: close\r\n\r\n")
+        got = b""
+        while len(got.partition(b"\r\n\r\n")[2]) < 4096:
+            chunk = s.recv(1024)
+            assert chunk, "connection closed early"
+            got += chunk
+        inst.swap(b)
+        inst.swap(c)
+        r = inst.get(INDEX)
+        assert (r.status, r.corte) == (200, c.iso)
+        assert any(a_name in m for m in inst.worker_maps().values()), \
+            "corte A unmapped while a sendfile from it is in flight"
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+    finally:
+        s.close()
+    head, _, body = got.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200")
+    assert re.search(rb"(?i)\r\nx-prep-corte: " + re.escape(a.iso.encode()),
+                     head)
+    assert body == data
+    ph.wait_for(lambda: not any(a_name in m for m in
+                                inst.worker_maps().values()), 5,
+                "corte A to be unmapped after its last response")
