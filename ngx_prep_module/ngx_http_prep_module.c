@@ -743,6 +743,93 @@ done:
 }
 
 
+/*
+ * A small file read whole at run time (the statistics state, the
+ * suspension, notice and window files): NGX_OK and the file in *buf
+ * (ngx_alloc(), the caller's to free), NGX_DECLINED when it does not
+ * exist, NGX_ERROR (err says why, without the path) when it cannot be
+ * read, is over max bytes or grew while being read.
+ */
+
+ngx_int_t
+ngx_http_prep_read_file(u_char *path, size_t max, ngx_log_t *log,
+    u_char **buf, size_t *len, u_char *err, size_t errlen)
+{
+    u_char           *p;
+    size_t            size;
+    ssize_t           n;
+    ngx_fd_t          fd;
+    ngx_err_t         e;
+    ngx_int_t         rc;
+    ngx_file_info_t   fi;
+
+    *buf = NULL;
+    *len = 0;
+
+    fd = ngx_open_file(path, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+
+    if (fd == NGX_INVALID_FILE) {
+        e = ngx_errno;
+
+        if (e == NGX_ENOENT) {
+            return NGX_DECLINED;
+        }
+
+        ngx_http_prep_error_text(err, errlen, e, ngx_open_file_n " failed");
+        return NGX_ERROR;
+    }
+
+    rc = NGX_ERROR;
+
+    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
+        ngx_http_prep_error_text(err, errlen, ngx_errno,
+                                 ngx_fd_info_n " failed");
+        goto done;
+    }
+
+    if (!ngx_is_file(&fi) || ngx_file_size(&fi) > (off_t) max) {
+        ngx_http_prep_error_text(err, errlen, 0,
+                                 "not a regular file of at most %uz bytes",
+                                 max);
+        goto done;
+    }
+
+    size = (size_t) ngx_file_size(&fi);
+
+    /* one byte more: a file that grew since fstat() is noticed */
+    p = ngx_alloc(size + 1, log);
+    if (p == NULL) {
+        ngx_http_prep_error_text(err, errlen, 0, "out of memory");
+        goto done;
+    }
+
+    n = ngx_read_fd(fd, p, size + 1);
+
+    if (n == -1) {
+        ngx_http_prep_error_text(err, errlen, ngx_errno,
+                                 ngx_read_fd_n " failed");
+        ngx_free(p);
+        goto done;
+    }
+
+    if ((size_t) n > size) {
+        ngx_http_prep_error_text(err, errlen, 0, "changed while being read");
+        ngx_free(p);
+        goto done;
+    }
+
+    *buf = p;
+    *len = (size_t) n;
+    rc = NGX_OK;
+
+done:
+
+    (void) ngx_close_file(fd);
+
+    return rc;
+}
+
+
 static ngx_int_t
 ngx_http_prep_init_process(ngx_cycle_t *cycle)
 {

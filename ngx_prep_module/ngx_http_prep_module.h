@@ -217,6 +217,10 @@ extern ngx_module_t  ngx_http_prep_module;
 char *ngx_http_prep_conf_read_file(ngx_conf_t *cf, ngx_str_t *name,
     size_t max, u_char *buf, ngx_str_t *out, ngx_file_info_t *fi);
 
+/* ngx_http_prep_module.c: a small file read whole at run time */
+ngx_int_t ngx_http_prep_read_file(u_char *path, size_t max, ngx_log_t *log,
+    u_char **buf, size_t *len, u_char *err, size_t errlen);
+
 /* ngx_http_prep_module.c: a directive's content type list */
 char *ngx_http_prep_conf_types(ngx_conf_t *cf, ngx_str_t *value,
     ngx_uint_t n, ngx_array_t **types);

@@ -437,9 +437,8 @@ uint64_t ngx_http_prep_stats_changes(ngx_http_prep_stats_sh_t *sh);
 u_char *ngx_http_prep_stats_state_bytes(ngx_http_prep_stats_zone_t *z,
     ngx_pool_t *pool, size_t *len);
 
-/* ngx_http_prep_stats_file.c: the state file's bytes, read and written */
-ngx_int_t ngx_http_prep_stats_file_read(u_char *path, ngx_log_t *log,
-    u_char **buf, size_t *len, char *err, size_t errlen);
+/* ngx_http_prep_stats_file.c: the state file's bytes, written (read by
+ * ngx_http_prep_read_file()) */
 ngx_int_t ngx_http_prep_stats_file_write(u_char *path, u_char *buf,
     size_t len, ngx_uint_t keep_prev, ngx_uint_t *replaced, char *err,
     size_t errlen);

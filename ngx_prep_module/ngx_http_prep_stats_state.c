@@ -175,7 +175,8 @@ ngx_http_prep_stats_load(ngx_http_prep_stats_zone_t *z, u_char *path,
     size_t      len;
     ngx_int_t   rc;
 
-    rc = ngx_http_prep_stats_file_read(path, log, &buf, &len, err, errlen);
+    rc = ngx_http_prep_read_file(path, NGX_HTTP_PREP_STATS_STATE_MAX, log,
+                                 &buf, &len, (u_char *) err, errlen);
 
     if (rc != NGX_OK) {
         return rc;

@@ -393,59 +393,16 @@ static ngx_int_t
 ngx_http_prep_read_small(u_char *path, size_t max, u_char **buf,
     size_t *len, ngx_log_t *log)
 {
-    u_char           *p;
-    ssize_t           n;
-    ngx_fd_t          fd;
-    ngx_err_t         e;
-    ngx_file_info_t   fi;
+    u_char     err[NGX_MAX_ERROR_STR];
+    ngx_int_t  rc;
 
-    fd = ngx_open_file(path, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    rc = ngx_http_prep_read_file(path, max, log, buf, len, err, sizeof(err));
 
-    if (fd == NGX_INVALID_FILE) {
-        e = ngx_errno;
-
-        if (e == NGX_ENOENT) {
-            return NGX_DECLINED;
-        }
-
-        ngx_log_error(NGX_LOG_ERR, log, e,
-                      ngx_open_file_n " \"%s\" failed", path);
-        return NGX_ERROR;
+    if (rc == NGX_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, log, 0, "prep: \"%s\": %s", path, err);
     }
 
-    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR
-        || !ngx_is_file(&fi)
-        || ngx_file_size(&fi) > (off_t) max)
-    {
-        ngx_log_error(NGX_LOG_ERR, log, 0,
-                      "prep: \"%s\" is not a regular file of at most %uz "
-                      "bytes", path, max);
-        (void) ngx_close_file(fd);
-        return NGX_ERROR;
-    }
-
-    p = ngx_alloc(ngx_file_size(&fi) + 1, log);
-    if (p == NULL) {
-        (void) ngx_close_file(fd);
-        return NGX_ERROR;
-    }
-
-    n = read(fd, p, ngx_file_size(&fi) + 1);
-    e = ngx_errno;
-
-    (void) ngx_close_file(fd);
-
-    if (n < 0 || n > (ssize_t) ngx_file_size(&fi)) {
-        ngx_log_error(NGX_LOG_ERR, log, n < 0 ? e : 0,
-                      "prep: reading \"%s\" failed", path);
-        ngx_free(p);
-        return NGX_ERROR;
-    }
-
-    *buf = p;
-    *len = n;
-
-    return NGX_OK;
+    return rc;
 }
 
 
