@@ -62,6 +62,9 @@ DEPS = gcc make pkg-config nginx nginx-dev libarchive-dev libssl-dev \
        prometheus chromium
 # deploy/hooks and tests/integration/test_ha*.py (issue 12)
 DEPS += varnish
+# tests/integration/test_http3.py: Debian 12's only HTTP/3 client
+# (gtlsclient; its curl and h2load have no QUIC)
+DEPS += ngtcp2-client
 # prep-report: libcurl for --stats URL, Chromium renders the PDF,
 # poppler-utils checks it in the tests
 DEPS += libcurl4-openssl-dev poppler-utils fonts-dejavu-core

@@ -89,6 +89,24 @@ def nginx_version():
     return _nginx_version
 
 
+_nginx_has_quic = None
+
+
+def nginx_has_quic():
+    """Whether NGINX_BIN was built with HTTP/3 (--with-http_v3_module:
+    Debian's 1.26 and 1.30 are, Debian 12's 1.22 is not)."""
+    global _nginx_has_quic
+    if _nginx_has_quic is None:
+        try:
+            p = subprocess.run([NGINX_BIN, "-V"], capture_output=True,
+                               timeout=30)
+            _nginx_has_quic = (b"--with-http_v3_module"
+                               in p.stderr + p.stdout)
+        except OSError:
+            _nginx_has_quic = False
+    return _nginx_has_quic
+
+
 def wait_for(predicate, timeout, what, interval=0.02):
     """Polls predicate() until it returns a true value, which is returned;
     raises HarnessError naming `what` after timeout seconds."""

@@ -67,11 +67,27 @@ def http2_for_version(text):
     return text
 
 
-class ExampleNginx(ph.Nginx):
-    """nginx running nginx.conf.example, paths and ports made local."""
+# the example's HTTP/3 lines, commented out as shipped
+HTTP3_LINES = ("#listen 443 quic reuseport;",
+               "#listen [::]:443 quic reuseport;",
+               "#add_header Alt-Svc 'h3=\":443\"; ma=86400' always;")
 
-    def __init__(self, prefix, **kw):
+
+def http3_enabled(text):
+    """The edit the example's comment tells HTTP/3 users to make."""
+    for line in HTTP3_LINES:
+        assert line in text, "the example lost %r" % line
+        text = text.replace(line, line[1:])
+    return text
+
+
+class ExampleNginx(ph.Nginx):
+    """nginx running nginx.conf.example, paths and ports made local;
+    http3=True: with its HTTP/3 lines uncommented."""
+
+    def __init__(self, prefix, http3=False, **kw):
         super().__init__(prefix, **kw)
+        self.http3 = http3
         self.http_port = None
         self.cert = self.prefix / "fullchain.pem"
         self.key = self.prefix / "privkey.pem"
@@ -126,6 +142,9 @@ class ExampleNginx(ph.Nginx):
             text = text.replace(old, new)
 
         text = http2_for_version(text)
+        if self.http3:
+            text = http3_enabled(text).replace('h3=":443"',
+                                               'h3=":%d"' % self.port)
         v6 = "[::1]" if HAVE_IPV6 else None
         listens = [
             (r"listen 80( |;)", "listen 127.0.0.1:%d\\1" % self.http_port),
@@ -513,7 +532,14 @@ def test_stalled_reader_is_dropped(example, packages):
 # the directives each prefers, and speaks HTTP/2 through ALPN)
 
 
-def test_nginx_t_without_warnings(example, pkg_a, tmp_path):
+@pytest.mark.parametrize("http3", [False, True], ids=["as-shipped",
+                                                     "http3"])
+def test_nginx_t_without_warnings(nginx_factory, pkg_a, tmp_path, http3):
+    if http3 and not ph.nginx_has_quic():
+        pytest.skip("this nginx is built without HTTP/3")
+    example = nginx_factory(cls=ExampleNginx, workers=1, start=False,
+                            http3=http3)
+    example.port = ph.free_port()
     example.publish(pkg_a)          # else: "nothing published" warns
     conf = tmp_path / "example-t.conf"
     conf.write_text(example.render_conf())
@@ -537,3 +563,24 @@ def test_http2_through_alpn(example, pkg_a):
     status, headers = _headers(out.rsplit("\n", 2)[0].encode("latin-1"))
     assert status == 200
     assert headers["x-prep-corte"] == pkg_a.iso, headers
+
+
+@pytest.mark.skipif(not ph.nginx_has_quic(),
+                    reason="this nginx is built without HTTP/3")
+def test_http3_when_enabled(nginx_factory, pkg_a, tmp_path):
+    """The example with its HTTP/3 lines uncommented: HTTPS announces
+    HTTP/3 in Alt-Svc, and a QUIC client gets the corte, stamped."""
+    from test_http3 import h3
+    inst = nginx_factory(cls=ExampleNginx, workers=1, http3=True)
+    _publish(inst, pkg_a)
+    r = inst.curl("https://%s:%d/" % (HOST, inst.port))
+    assert r.returncode == 0, r.stderr.decode()
+    status, headers = _headers(r.stdout)
+    assert status == 200
+    assert headers["alt-svc"] == 'h3=":%d"; ma=86400' % inst.port
+    row, missing = h3(inst, ["/", "/no/such.json"], tmp_path / "h3",
+                      host=HOST)
+    assert (row.status, row.corte) == (200, pkg_a.iso), row.headers
+    assert row.body == pkg_a.listing["/index.html"]
+    assert row.headers.get("strict-transport-security")
+    assert (missing.status, missing.corte) == (404, pkg_a.iso)

@@ -10,9 +10,8 @@ transports and, through `make integration`, on nginx 1.22, 1.26 and
 1.30 (the directives differ: `listen ... http2` before 1.25.1,
 `http2 on;` after).
 
-HTTP/3 is not tested: Debian 12's curl (7.88.1) is built without
-HTTP/3 and its h2load (nghttp2 1.52) without QUIC, so no Debian client
-on this machine speaks it (see docs/MATRIX.md).
+HTTP/3 is test_http3.py's: Debian 12's curl (7.88.1) and h2load
+(nghttp2 1.52) are built without QUIC, its ngtcp2-client speaks it.
 """
 
 import gzip
