@@ -489,26 +489,38 @@ def window_run(base, inject, until):
     return w, out, (base / "strace.out").read_text()
 
 
-def test_window_file_removal_eio_on_the_directory_fsync_is_said(tmp_path):
+@pytest.mark.parametrize("fault", ["eio_on_the_directory_fsync",
+                                   "eperm_on_the_unlink"])
+def test_window_file_removal_fault_is_said(tmp_path, fault):
     def gone(w):
         ph.wait_for(lambda: not (w.store / "window.json").exists(), 30,
                     "window.json removed")
 
     trace = window_run(tmp_path / "clean", None, gone)[2]
-    pid, n = ordinal(trace, "fsync", STORE_DIR, after=WINDOW_UNLINK)
+    if fault == "eio_on_the_directory_fsync":
+        pid, n = ordinal(trace, "fsync", STORE_DIR, after=WINDOW_UNLINK)
+        inject, error, call = "fsync:error=EIO:when=%d" % n, \
+            "EIO (Input/output error)", STORE_DIR
+    else:
+        pid, n = ordinal(trace, "unlinkat", WINDOW_UNLINK)
+        inject, error, call = "unlinkat:error=EPERM:when=%d" % n, \
+            "EPERM (Operation not permitted)", WINDOW_UNLINK
 
     def said(w):
         return w.wait_event("window_failed", timeout=60)
 
-    w, ev, trace = window_run(tmp_path / "fault",
-                              "fsync:error=EIO:when=%d" % n, said)
-    assert_injected(trace, "EIO (Input/output error)", STORE_DIR)
+    w, ev, trace = window_run(tmp_path / "fault", inject, said)
+    assert_injected(trace, error, call)
     assert ev["level"] == "warning" and ev["file"] == "window.json", ev
-    assert ev["error"] == "Input/output error", ev
-    assert "not durably" in ev["msg"], ev
-    # removed all the same: the placeholder says nothing of a window
-    assert not (w.store / "window.json").exists()
+    assert ev["error"] == error.split("(")[1].rstrip(")"), ev
     assert not w.events("window")
+    if fault == "eio_on_the_directory_fsync":
+        # removed all the same, but a crash could bring it back
+        assert "not durably" in ev["msg"], ev
+        assert not (w.store / "window.json").exists()
+    else:
+        assert "cannot be removed" in ev["msg"], ev
+        assert (w.store / "window.json").exists()
 
 
 # -------------------------------------------- the module's state file
