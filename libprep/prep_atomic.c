@@ -443,3 +443,16 @@ prep_atomic_move(int fd, int from_dir, const char *from, int to_dir,
 
     return fsync(to_dir) != 0 ? errno : 0;
 }
+
+
+int
+prep_atomic_unlink(int dir_fd, const char *name)
+{
+    if (unlinkat(dir_fd, name, 0) != 0) {
+        return errno;
+    }
+
+    /* the removal is a change of the directory: durable only once the
+     * directory itself is synced */
+    return fsync(dir_fd) != 0 ? errno : 0;
+}

@@ -86,5 +86,13 @@ int prep_atomic_symlink(const char *target, const char *path);
 int prep_atomic_move(int fd, int from_dir, const char *from, int to_dir,
     const char *to);
 
+/*
+ * dir_fd/name is removed durably: unlinkat(dir_fd, name, 0), then fsync
+ * of dir_fd, so that a crash cannot bring the name back.  ENOENT when
+ * there was no such name (nothing to sync); an error of the fsync means
+ * the name is gone but its removal may not survive a crash.
+ */
+int prep_atomic_unlink(int dir_fd, const char *name);
+
 
 #endif /* _PREP_ATOMIC_H_INCLUDED_ */

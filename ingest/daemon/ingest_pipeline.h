@@ -39,6 +39,11 @@ typedef struct {
     uint64_t                size;
     ingest_sidecar_e        sidecar;
 
+    /* the sidecar as ingest_pl_copy_sidecar() copied it: it leaves the
+     * drop folder only if copied whole and unchanged since */
+    ingest_stamp_t          side_stamp;
+    int                     side_copied;
+
     ingest_live_t           live;
     char                    tmp[INGEST_PUB_TMP_LEN]; /* in cortes/ */
     int                     tmp_fd;
@@ -79,8 +84,16 @@ void ingest_pl_wait(ingest_pl_t *pl, ingest_reason_e reason,
 /* an operational failure: everything of the attempt removed, retried */
 void ingest_pl_fail(ingest_pl_t *pl, const ingest_err_t *err);
 
-/* 1 when the upload left the drop folder (it did not change) */
+/*
+ * 1 when the upload left the drop folder (it did not change); its
+ * sidecar leaves with it, or after it when the upload itself went into
+ * quarantine, if ingest_pl_copy_sidecar() copied it and it did not
+ * change since
+ */
 int ingest_pl_unlink_drop(ingest_pl_t *pl);
+
+/* NAME.sha256 copied whole into dir_fd/to: 0 (also when there is none
+ * or it holds no data), or the errno (EFBIG: over INGEST_SIDECAR_MAX) */
 int ingest_pl_copy_sidecar(ingest_pl_t *pl, int dir_fd, const char *to);
 
 /* pipeline_publish.c */

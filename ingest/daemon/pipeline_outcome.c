@@ -75,6 +75,39 @@ ingest_pl_file(ingest_ev_t *ev, ingest_pl_t *pl)
 
 
 /*
+ * The sidecar copied leaves the drop folder, unless it changed since it
+ * was copied (a new upload's sidecar stays for the new upload) or was not
+ * copied at all (it stays, and the event said why).
+ */
+static void
+ingest_pl_unlink_sidecar(ingest_pl_t *pl)
+{
+    char             side[INGEST_NAME_MAX + sizeof(INGEST_SIDECAR_SUFFIX)];
+    struct stat      sb;
+    ingest_stamp_t   now;
+
+    if (!pl->side_copied) {
+        return;
+    }
+
+    pl->side_copied = 0;
+
+    (void) snprintf(side, sizeof(side), "%s" INGEST_SIDECAR_SUFFIX,
+                    pl->c->name);
+
+    if (fstatat(pl->w->drop_fd, side, &sb, AT_SYMLINK_NOFOLLOW) != 0) {
+        return;
+    }
+
+    ingest_stamp_of(&now, &sb);
+
+    if (ingest_stamp_equal(&now, &pl->side_stamp)) {
+        (void) unlinkat(pl->w->drop_fd, side, 0);
+    }
+}
+
+
+/*
  * The upload leaves the drop folder, with its sidecar, unless it changed
  * since it was read.  Returns 1 when it is gone; 0 when it stays (the
  * candidate is due again, or stuck).
@@ -83,7 +116,6 @@ int
 ingest_pl_unlink_drop(ingest_pl_t *pl)
 {
     int              e;
-    char             side[INGEST_NAME_MAX + sizeof(INGEST_SIDECAR_SUFFIX)];
     struct stat      sb;
     ingest_ev_t      ev;
     ingest_stamp_t   now;
@@ -92,24 +124,30 @@ ingest_pl_unlink_drop(ingest_pl_t *pl)
     c = pl->c;
 
     if (fstatat(pl->w->drop_fd, c->name, &sb, AT_SYMLINK_NOFOLLOW) != 0) {
+        /* gone already: moved into quarantine itself (no private copy),
+         * or removed by its writer; its sidecar must not outlive it */
+        if (errno == ENOENT) {
+            ingest_pl_unlink_sidecar(pl);
+        }
+
         return 1;
     }
 
     ingest_stamp_of(&now, &sb);
 
     if (!ingest_stamp_equal(&now, &pl->stamp)) {
-        /* a new upload under the same name: decide it afresh */
+        /* a new upload under the same name: decide it afresh, and not
+         * against the sidecar of the old one, kept where the old one
+         * went (a sidecar of its own has another stamp, and stays) */
+        ingest_pl_unlink_sidecar(pl);
         c->state = INGEST_CAND_DUE;
         c->due = 0;
         c->have_stamp = 0;
         return 0;
     }
 
-    (void) snprintf(side, sizeof(side), "%s" INGEST_SIDECAR_SUFFIX,
-                    c->name);
-
     if (unlinkat(pl->w->drop_fd, c->name, 0) == 0) {
-        (void) unlinkat(pl->w->drop_fd, side, 0);
+        ingest_pl_unlink_sidecar(pl);
         return 1;
     }
 
@@ -129,17 +167,54 @@ ingest_pl_unlink_drop(ingest_pl_t *pl)
 }
 
 
-/* the sidecar goes with its package: copied (it is small) atomically,
- * then removed with the package by ingest_pl_unlink_drop(); 0 (also when
- * there is no sidecar to copy) or the errno of the copy */
+/*
+ * Opening the sidecar failed with e: 0 when there is nothing to copy
+ * (none; a link, a socket: no data of their own, and they go with the
+ * package, as they always did), else e (a regular file that cannot be
+ * read: not copied, so it stays in the drop folder).
+ */
+static int
+ingest_pl_sidecar_unopened(ingest_pl_t *pl, const char *side, int e)
+{
+    struct stat  sb;
+
+    if (e == ENOENT
+        || fstatat(pl->w->drop_fd, side, &sb, AT_SYMLINK_NOFOLLOW) != 0)
+    {
+        return 0;
+    }
+
+    if (S_ISREG(sb.st_mode)) {
+        return e;
+    }
+
+    ingest_stamp_of(&pl->side_stamp, &sb);
+    pl->side_copied = 1;
+
+    return 0;
+}
+
+
+/*
+ * The sidecar goes with its package: copied atomically and whole (read
+ * to its end, INGEST_SIDECAR_MAX bytes at most: one over the bound is
+ * not copied at all, EFBIG, rather than cut), then removed from the
+ * drop folder by ingest_pl_unlink_drop() if it is still the file copied.
+ * 0 (also when there is no sidecar, or one with no data to copy) or the
+ * errno of the copy.
+ */
 int
 ingest_pl_copy_sidecar(ingest_pl_t *pl, int dir_fd, const char *to)
 {
-    int          in, rc;
-    char         side[INGEST_NAME_MAX + sizeof(INGEST_SIDECAR_SUFFIX)];
-    char         buf[INGEST_SIDECAR_MAX], path[INGEST_NAME_MAX + 64];
-    ssize_t      n;
-    struct stat  sb;
+    int              in, rc;
+    char             side[INGEST_NAME_MAX + sizeof(INGEST_SIDECAR_SUFFIX)];
+    char             buf[INGEST_SIDECAR_MAX + 1], path[INGEST_NAME_MAX + 64];
+    size_t           len;
+    ssize_t          n;
+    struct stat      sb;
+    ingest_stamp_t   stamp;
+
+    pl->side_copied = 0;
 
     (void) snprintf(side, sizeof(side), "%s" INGEST_SIDECAR_SUFFIX,
                     pl->c->name);
@@ -147,16 +222,53 @@ ingest_pl_copy_sidecar(ingest_pl_t *pl, int dir_fd, const char *to)
     in = openat(pl->w->drop_fd, side, O_RDONLY | O_NOFOLLOW | O_NONBLOCK
                                       | O_CLOEXEC);
     if (in < 0) {
-        return 0;
+        return ingest_pl_sidecar_unopened(pl, side, errno);
     }
 
-    if (fstat(in, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+    if (fstat(in, &sb) != 0) {
+        rc = errno;
         (void) close(in);
+        return rc;
+    }
+
+    ingest_stamp_of(&stamp, &sb);
+
+    if (!S_ISREG(sb.st_mode)) {
+        /* a FIFO is not read (no hang): nothing to copy */
+        (void) close(in);
+        pl->side_stamp = stamp;
+        pl->side_copied = 1;
         return 0;
     }
 
-    n = read(in, buf, sizeof(buf));
-    rc = n < 0 ? errno : 0;
+    rc = sb.st_size > INGEST_SIDECAR_MAX ? EFBIG : 0;
+    len = 0;
+
+    /* to the end: a read may return less than asked, and a file may grow
+     * past the size fstat() saw; buf holds one byte over the bound */
+    while (rc == 0) {
+        n = read(in, buf + len, sizeof(buf) - len);
+
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+
+        if (n < 0) {
+            rc = errno;
+            break;
+        }
+
+        if (n == 0) {
+            break;
+        }
+
+        len += (size_t) n;
+
+        if (len > INGEST_SIDECAR_MAX) {
+            rc = EFBIG;
+        }
+    }
+
     (void) close(in);
 
     if (rc != 0) {
@@ -166,8 +278,16 @@ ingest_pl_copy_sidecar(ingest_pl_t *pl, int dir_fd, const char *to)
     /* never rewritten in place: a crash leaves the old copy or the new */
     rc = ingest_at_path(path, sizeof(path), dir_fd, to);
 
-    return rc != 0 ? rc : prep_atomic_write_file(path, buf, (size_t) n,
-                                                 0640, 0);
+    if (rc == 0) {
+        rc = prep_atomic_write_file(path, buf, len, 0640, 0);
+    }
+
+    if (rc == 0) {
+        pl->side_stamp = stamp;
+        pl->side_copied = 1;
+    }
+
+    return rc;
 }
 
 
@@ -301,9 +421,19 @@ ingest_pl_reject(ingest_pl_t *pl, ingest_reason_e reason, const char *fmt,
         return;
     }
 
-    (void) ingest_ev_write(&w->log, &ev, "rejected %s: %s: %s (in "
-                           "quarantine/%s)", pl->c->name,
-                           ingest_reason_code(reason), msg, qname);
+    if (side_rc != 0) {
+        (void) ingest_ev_write(&w->log, &ev, "rejected %s: %s: %s (in "
+                               "quarantine/%s); its sidecar could not be "
+                               "copied there (%s) and stays in the drop "
+                               "folder", pl->c->name,
+                               ingest_reason_code(reason), msg, qname,
+                               strerror(side_rc));
+
+    } else {
+        (void) ingest_ev_write(&w->log, &ev, "rejected %s: %s: %s (in "
+                               "quarantine/%s)", pl->c->name,
+                               ingest_reason_code(reason), msg, qname);
+    }
 
     if (ingest_pl_unlink_drop(pl)) {
         ingest_cand_remove(w, pl->c);

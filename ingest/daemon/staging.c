@@ -213,7 +213,7 @@ ingest_sidecar_read(int dir_fd, const char *package,
 {
     int          fd, i, hi, lo;
     char         name[INGEST_NAME_MAX + sizeof(INGEST_SIDECAR_SUFFIX)];
-    char         buf[INGEST_SIDECAR_MAX + 1];
+    char         buf[INGEST_SIDECAR_MAX + 2];
     char        *p, *end;
     size_t       len;
     ssize_t      n;
@@ -249,6 +249,9 @@ ingest_sidecar_read(int dir_fd, const char *package,
 
     len = 0;
 
+    /* one byte over the bound at most: a sidecar of exactly
+     * INGEST_SIDECAR_MAX bytes is read whole, a larger one refused (buf
+     * keeps one more byte for the '\0') */
     for ( ;; ) {
         n = read(fd, buf + len, sizeof(buf) - 1 - len);
 
@@ -269,7 +272,7 @@ ingest_sidecar_read(int dir_fd, const char *package,
 
     (void) close(fd);
 
-    if (n < 0 || len >= sizeof(buf) - 1) {
+    if (n < 0 || len > INGEST_SIDECAR_MAX) {
         (void) snprintf(msg, size, "the %s sidecar is unreadable or over "
                         "%d bytes", INGEST_SIDECAR_SUFFIX,
                         INGEST_SIDECAR_MAX);

@@ -118,6 +118,47 @@ ingest_window_tell(ingest_watch_t *w)
 }
 
 
+/* no window wanted: the file goes, durably (a crash right after must
+ * not bring it back), and nginx is told once it is gone */
+static void
+ingest_window_remove(ingest_watch_t *w)
+{
+    int          rc;
+    char         path[4096];
+    ingest_ev_t  ev;
+
+    rc = prep_atomic_unlink(w->store.dir_fd, INGEST_WINDOW_FILE);
+
+    if (rc != 0 && rc != ENOENT) {
+        (void) snprintf(path, sizeof(path), "%s/%s", w->store.path,
+                        INGEST_WINDOW_FILE);
+
+        ingest_ev_begin(&ev, "window_failed", "warning");
+        ingest_ev_str(&ev, "file", INGEST_WINDOW_FILE);
+        ingest_ev_str(&ev, "error", strerror(rc));
+
+        if (ingest_window_same(w->store.dir_fd, NULL, 0)) {
+            (void) ingest_ev_write(&w->log, &ev, "%s is removed, but not "
+                                   "durably (%s): after a crash the "
+                                   "placeholder page may say again when "
+                                   "publication begins", path,
+                                   strerror(rc));
+
+        } else {
+            (void) ingest_ev_write(&w->log, &ev, "%s cannot be removed "
+                                   "(%s): the placeholder page will still "
+                                   "say when publication begins", path,
+                                   strerror(rc));
+            return;
+        }
+    }
+
+    if (rc != ENOENT) {
+        ingest_window_tell(w);
+    }
+}
+
+
 void
 ingest_window_start(ingest_watch_t *w)
 {
@@ -130,11 +171,7 @@ ingest_window_start(ingest_watch_t *w)
             return;                     /* no file, none wanted */
         }
 
-        if (unlinkat(w->store.dir_fd, INGEST_WINDOW_FILE, 0) == 0) {
-            (void) fsync(w->store.dir_fd);
-            ingest_window_tell(w);
-        }
-
+        ingest_window_remove(w);
         return;
     }
 

@@ -3,8 +3,8 @@
 
 prep-ingest: the flip of STORE/current (publish) and, in watch, the
 .reason file of quarantine, the package archive (the staged copy moved
-into packages/), the sidecar copy, the quarantine move and the staging
-copy.  glibc's rename() is the rename syscall, which only the helper's
+into packages/), the sidecar copy, the quarantine move, the staging
+copy and the removal of STORE/window.json.  glibc's rename() is the rename syscall, which only the helper's
 replacements make (moves are renameat); each call is aimed at by its
 ordinal N, found by tracing a clean run of the same scenario first
 (strace counts N per process: the daemon's own process alone is
@@ -379,10 +379,12 @@ def test_sidecar_copy_fault_is_said(tmp_path, pkg_a, fault):
             "EXDEV (Invalid cross-device link)"
         call = SIDECAR_RENAME
 
+    side = pkg_a.path.name + ".sha256"
+
     def until(w):
         ev = w.wait_event("archive_failed", timeout=60)
-        ph.wait_for(lambda: not list(w.drop.iterdir()), 30,
-                    "an empty drop")
+        ph.wait_for(lambda: os.listdir(w.drop) == [side], 30,
+                    "a drop holding only the sidecar")
         return ev, published(w, pkg_a)
 
     w, (ev, pub), trace = traced_run(
@@ -391,9 +393,13 @@ def test_sidecar_copy_fault_is_said(tmp_path, pkg_a, fault):
     assert_injected(trace, error, call)
     assert error.split("(")[1].rstrip(")") in ev["error"], ev
     assert "sidecar" in ev["msg"], ev
-    # the package is kept, its sidecar is not: no half-written one
+    # the package is kept, its sidecar is not: no half-written one; the
+    # sidecar, not copied, stays in the drop folder, whole
     name = pub["snapshot"][:-5] + ".tar.gz"
     assert sorted(os.listdir(w.store / "packages")) == [name]
+    assert (w.drop / side).read_text().split() == [
+        hashlib.sha256(pkg_a.path.read_bytes()).hexdigest(),
+        pkg_a.path.name]
     assert pub["snapshot"] == w.current()
     assert temps(w.store) == [], temps(w.store)
 
@@ -450,6 +456,71 @@ def test_enospc_on_the_staging_copy_is_retried(tmp_path, pkg_a):
     assert "No space left on device" in ev["message"], ev
     assert pub["snapshot"] == w.current()
     assert temps(w.store) == [], temps(w.store)
+
+
+# ------------------------------------------- the window file's removal
+
+WINDOW_UNLINK = r'unlinkat\(\d+<[^>]*/store>, "window\.json"'
+STORE_DIR = r"fsync\(\d+<[^>]*/store>\)"
+
+
+def window_run(base, inject, until):
+    """A watch without --publish-from or --keep-until on a store that
+    still holds window.json from an earlier run: it removes the file at
+    start (ops/window_state.c), under strace."""
+    base.mkdir()
+    store = base / "store"
+    store.mkdir()
+    (store / "window.json").write_text(
+        '{"publish_from":null,"publish_from_unix":null,'
+        '"keep_until":"2099-01-01T00:00:00+00:00",'
+        '"keep_until_unix":4070908800}\n')
+    w = TracedWatch(base, store, inject=inject, trace=base / "strace.out",
+                    calls="unlinkat,fsync", args=FAST, follow=False,
+                    env={"ASAN_OPTIONS": NO_LEAKS})
+    w.start()
+    try:
+        out = until(w)
+    except BaseException:
+        w.kill()
+        raise
+    stop_traced(w)
+    assert w.sanitizer_reports() == [], w.stderr_text()[-3000:]
+    return w, out, (base / "strace.out").read_text()
+
+
+@pytest.mark.parametrize("fault", ["eio_on_the_directory_fsync",
+                                   "eperm_on_the_unlink"])
+def test_window_file_removal_fault_is_said(tmp_path, fault):
+    def gone(w):
+        ph.wait_for(lambda: not (w.store / "window.json").exists(), 30,
+                    "window.json removed")
+
+    trace = window_run(tmp_path / "clean", None, gone)[2]
+    if fault == "eio_on_the_directory_fsync":
+        pid, n = ordinal(trace, "fsync", STORE_DIR, after=WINDOW_UNLINK)
+        inject, error, call = "fsync:error=EIO:when=%d" % n, \
+            "EIO (Input/output error)", STORE_DIR
+    else:
+        pid, n = ordinal(trace, "unlinkat", WINDOW_UNLINK)
+        inject, error, call = "unlinkat:error=EPERM:when=%d" % n, \
+            "EPERM (Operation not permitted)", WINDOW_UNLINK
+
+    def said(w):
+        return w.wait_event("window_failed", timeout=60)
+
+    w, ev, trace = window_run(tmp_path / "fault", inject, said)
+    assert_injected(trace, error, call)
+    assert ev["level"] == "warning" and ev["file"] == "window.json", ev
+    assert ev["error"] == error.split("(")[1].rstrip(")"), ev
+    assert not w.events("window")
+    if fault == "eio_on_the_directory_fsync":
+        # removed all the same, but a crash could bring it back
+        assert "not durably" in ev["msg"], ev
+        assert not (w.store / "window.json").exists()
+    else:
+        assert "cannot be removed" in ev["msg"], ev
+        assert (w.store / "window.json").exists()
 
 
 # -------------------------------------------- the module's state file

@@ -6,8 +6,9 @@
  * the .prev link, abort, symlinks, and the errno of each kind of
  * failure (a full disk through /dev/full, a missing directory, a
  * directory in the way, a name too long, another file system for a
- * move), and the call named after each.  Faults of fsync and rename are
- * injected with strace by tests/integration/test_atomic_faults.py.
+ * move), and the call named after each; a durable removal and the errno
+ * of each of its steps.  Faults of fsync and rename are injected with
+ * strace by tests/integration/test_atomic_faults.py.
  */
 
 
@@ -554,6 +555,45 @@ test_move_across_file_systems(void **state)
 }
 
 
+/* a removal is durable: the name goes and the directory is fsynced; the
+ * errno of each step comes back (an O_PATH descriptor cannot be fsynced:
+ * EBADF after the name is gone, as EIO would be) */
+static void
+test_unlink(void **state)
+{
+    int   d, path_fd;
+    char  p[128];
+
+    (void) state;
+
+    d = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    assert_true(d >= 0);
+
+    (void) close(make_file(d, "window.json", "{}"));
+    assert_int_equal(prep_atomic_unlink(d, "window.json"), 0);
+    assert_int_equal(faccessat(d, "window.json", F_OK, 0), -1);
+
+    /* nothing to remove, a directory, a bad descriptor: nothing moves */
+    assert_int_equal(prep_atomic_unlink(d, "window.json"), ENOENT);
+    assert_int_equal(mkdirat(d, "sub", 0755), 0);
+    assert_int_equal(prep_atomic_unlink(d, "sub"), EISDIR);
+    assert_int_equal(prep_atomic_unlink(-1, "sub"), EBADF);
+    assert_int_equal(unlinkat(d, "sub", AT_REMOVEDIR), 0);
+
+    /* the fsync of the directory fails: said, the name gone all the same */
+    path_fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    assert_true(path_fd >= 0);
+    (void) close(make_file(d, "gone", "x"));
+    assert_int_equal(prep_atomic_unlink(path_fd, "gone"), EBADF);
+    in_dir(p, sizeof(p), "gone");
+    assert_int_equal(access(p, F_OK), -1);
+
+    assert_int_equal(close(path_fd), 0);
+    assert_int_equal(close(d), 0);
+    assert_entries(0);
+}
+
+
 int
 main(void)
 {
@@ -574,6 +614,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_move, setup, teardown),
         cmocka_unit_test_setup_teardown(test_move_across_file_systems,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unlink, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

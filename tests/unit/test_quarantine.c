@@ -14,7 +14,11 @@
  *
  * The sidecar follows through the caller (ingest_pl_copy_sidecar() and
  * ingest_pl_unlink_drop() in daemon/pipeline_outcome.c), tested here
- * too: the copy next to the quarantined file, links and FIFOs not read.
+ * too: the copy next to the quarantined file, links and FIFOs not read;
+ * the sidecar of an entry quarantined itself leaves the drop folder too;
+ * one that changed since it was copied stays (a new upload's), and so
+ * does one over INGEST_SIDECAR_MAX, copied not at all (EFBIG) rather than
+ * cut; one of exactly the bound is copied and read whole.
  */
 
 
@@ -948,6 +952,206 @@ test_sidecar_follows(void **state)
 }
 
 
+/* a pipeline state for the upload drop/name, as the intake left it */
+static void
+pl_init(ingest_pl_t *pl, ingest_watch_t *w, ingest_cand_t *c,
+    const char *name)
+{
+    struct stat  sb;
+
+    memset(w, 0, sizeof(ingest_watch_t));
+    memset(c, 0, sizeof(ingest_cand_t));
+    memset(pl, 0, sizeof(ingest_pl_t));
+    w->drop_fd = drop;
+    (void) snprintf(c->name, sizeof(c->name), "%s", name);
+    pl->w = w;
+    pl->c = c;
+    pl->staged_fd = -1;
+    assert_int_equal(fstatat(drop, name, &sb, AT_SYMLINK_NOFOLLOW), 0);
+    ingest_stamp_of(&pl->stamp, &sb);
+}
+
+
+/* a sidecar of len bytes: 64 hex digits, a newline, then padding */
+static char *
+sidecar_of(size_t len)
+{
+    char  *p;
+
+    assert_true(len >= 65);
+    p = xmalloc(len + 1);
+    memset(p, '0', 64);
+    p[64] = '\n';
+    memset(p + 65, 'x', len - 65);
+    p[len] = '\0';
+
+    return p;
+}
+
+
+/* no private copy (a link, a FIFO, a file too large): the entry itself
+ * goes into quarantine, and its sidecar must not stay behind, or the
+ * next upload of the name is checked against it */
+static void
+test_sidecar_of_the_entry_itself(void **state)
+{
+    char             qname[QNAME_MAX], side[QNAME_MAX + 16], buf[256];
+    ingest_pl_t      pl;
+    ingest_err_t     err;
+    ingest_cand_t    c;
+    ingest_watch_t   w;
+    ingest_reject_t  why;
+    static const char  hex[] = "ffeeddccbbaa99887766554433221100"
+                               "ffeeddccbbaa99887766554433221100\n";
+
+    (void) state;
+    assert_int_equal(symlinkat("/etc/shadow", drop, "l.tar.gz"), 0);
+    write_at(drop, "l.tar.gz" INGEST_SIDECAR_SUFFIX, hex, 0644);
+    pl_init(&pl, &w, &c, "l.tar.gz");
+
+    reject_init(&why, "l.tar.gz");
+    why.reason = INGEST_NOT_REGULAR;
+    ingest_err_reset(&err);
+    assert_int_equal(ingest_quarantine(qdir, drop, "l.tar.gz", &why, qname,
+                                       sizeof(qname), &err), 0);
+
+    (void) snprintf(side, sizeof(side), "%s" INGEST_SIDECAR_SUFFIX, qname);
+    assert_int_equal(ingest_pl_copy_sidecar(&pl, qdir, side), 0);
+    assert_int_equal(ingest_pl_unlink_drop(&pl), 1);
+
+    assert_int_equal(dir_entries(drop), 0);
+    assert_int_equal(dir_entries(qdir), 3);
+    assert_int_equal(read_at(qdir, side, buf, sizeof(buf)), strlen(hex));
+    assert_string_equal(buf, hex);
+}
+
+
+/* a sidecar that changed after it was copied is a new upload's: it
+ * stays, whether replaced (another inode) or rewritten in place */
+static void
+test_sidecar_changed_since_copied_stays(void **state)
+{
+    int              i, fd;
+    char             buf[256];
+    ingest_pl_t      pl;
+    ingest_cand_t    c;
+    ingest_watch_t   w;
+    static const char  old[] = "00112233445566778899aabbccddeeff"
+                               "00112233445566778899aabbccddeeff\n";
+    static const char  new[] = "99887766554433221100ffeeddccbbaa"
+                               "99887766554433221100ffeeddccbbaa  p\n";
+
+    (void) state;
+
+    for (i = 0; i < 2; i++) {
+        write_at(drop, "p", "upload", 0644);
+        write_at(drop, "p" INGEST_SIDECAR_SUFFIX, old, 0644);
+        pl_init(&pl, &w, &c, "p");
+
+        assert_int_equal(ingest_pl_copy_sidecar(&pl, qdir, "q.sha256"), 0);
+
+        if (i == 0) {
+            write_at(drop, "new.sha256", new, 0644);
+            assert_int_equal(renameat(drop, "new.sha256", drop,
+                                      "p" INGEST_SIDECAR_SUFFIX), 0);
+
+        } else {
+            fd = openat(drop, "p" INGEST_SIDECAR_SUFFIX,
+                        O_WRONLY | O_TRUNC);
+            assert_true(fd >= 0);
+            assert_int_equal(write(fd, new, strlen(new)),
+                             (ssize_t) strlen(new));
+            assert_int_equal(close(fd), 0);
+        }
+
+        assert_int_equal(ingest_pl_unlink_drop(&pl), 1);
+        assert_int_equal(dir_entries(drop), 1);
+        assert_int_equal(read_at(drop, "p" INGEST_SIDECAR_SUFFIX, buf,
+                                 sizeof(buf)), strlen(new));
+        assert_string_equal(buf, new);
+        assert_int_equal(read_at(qdir, "q.sha256", buf, sizeof(buf)),
+                         strlen(old));
+
+        assert_int_equal(unlinkat(drop, "p" INGEST_SIDECAR_SUFFIX, 0), 0);
+        assert_int_equal(unlinkat(qdir, "q.sha256", 0), 0);
+    }
+
+    /* a new upload under the name, the old sidecar unchanged: the
+     * upload stays to be decided afresh, the stale sidecar goes */
+    write_at(drop, "p", "upload", 0644);
+    write_at(drop, "p" INGEST_SIDECAR_SUFFIX, old, 0644);
+    pl_init(&pl, &w, &c, "p");
+    assert_int_equal(ingest_pl_copy_sidecar(&pl, qdir, "q.sha256"), 0);
+    assert_int_equal(unlinkat(drop, "p", 0), 0);
+    write_at(drop, "p", "another upload", 0644);
+    assert_int_equal(ingest_pl_unlink_drop(&pl), 0);
+    assert_int_equal(c.state, INGEST_CAND_DUE);
+    assert_int_equal(dir_entries(drop), 1);
+    assert_int_equal(read_at(drop, "p", buf, sizeof(buf)), 14);
+}
+
+
+/* the copy is whole or nothing: a sidecar over INGEST_SIDECAR_MAX is
+ * EFBIG, not copied, and stays in the drop folder (the event says so);
+ * one of exactly the bound is copied whole, and read whole by the check */
+static void
+test_sidecar_copy_whole_or_nothing(void **state)
+{
+    char            *data, *buf;
+    size_t           sizes[] = { INGEST_SIDECAR_MAX, 5000,
+                                 INGEST_SIDECAR_MAX + 1 };
+    size_t           i;
+    uint8_t          sha[PREP_SHA256_LEN];
+    char             msg[INGEST_ERRLEN];
+    ingest_pl_t      pl;
+    ingest_cand_t    c;
+    ingest_watch_t   w;
+
+    (void) state;
+    buf = xmalloc(8192);
+
+    for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        data = sidecar_of(sizes[i]);
+        write_at(drop, "p", "upload", 0644);
+        write_at(drop, "p" INGEST_SIDECAR_SUFFIX, data, 0644);
+        pl_init(&pl, &w, &c, "p");
+
+        if (sizes[i] <= INGEST_SIDECAR_MAX) {
+            assert_int_equal(ingest_sidecar_read(drop, "p", sha, msg,
+                                                 sizeof(msg)),
+                             INGEST_SIDECAR_OK);
+            assert_int_equal(ingest_pl_copy_sidecar(&pl, qdir, "q.sha256"),
+                             0);
+            assert_int_equal(read_at(qdir, "q.sha256", buf, 8192),
+                             sizes[i]);
+            assert_memory_equal(buf, data, sizes[i]);
+            assert_int_equal(ingest_pl_unlink_drop(&pl), 1);
+            assert_int_equal(dir_entries(drop), 0);
+            assert_int_equal(unlinkat(qdir, "q.sha256", 0), 0);
+
+        } else {
+            assert_int_equal(ingest_sidecar_read(drop, "p", sha, msg,
+                                                 sizeof(msg)),
+                             INGEST_SIDECAR_INVALID);
+            assert_non_null(strstr(msg, "over 4096 bytes"));
+            assert_int_equal(ingest_pl_copy_sidecar(&pl, qdir, "q.sha256"),
+                             EFBIG);
+            assert_int_equal(dir_entries(qdir), 0);
+            assert_int_equal(ingest_pl_unlink_drop(&pl), 1);
+            assert_int_equal(dir_entries(drop), 1);
+            assert_int_equal(read_at(drop, "p" INGEST_SIDECAR_SUFFIX, buf,
+                                     8192), sizes[i]);
+            assert_int_equal(unlinkat(drop, "p" INGEST_SIDECAR_SUFFIX, 0),
+                             0);
+        }
+
+        free(data);
+    }
+
+    free(buf);
+}
+
+
 int
 main(void)
 {
@@ -966,6 +1170,12 @@ main(void)
         cmocka_unit_test_setup_teardown(test_link_and_fifo, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sidecar_follows, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_sidecar_of_the_entry_itself,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_sidecar_changed_since_copied_stays, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sidecar_copy_whole_or_nothing,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_error_removed_dir, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_error_missing_source, setup,
