@@ -132,7 +132,7 @@ ingest_check_sidecar(const char *path, const ingest_config_t *conf,
                                  "folder");
     }
 
-    rc = ingest_sidecar_read(dir, base, want, msg, sizeof(msg));
+    rc = ingest_sidecar_read(dir, base, want, NULL, msg, sizeof(msg));
     (void) close(dir);
     free(copy);
 

@@ -38,6 +38,7 @@ typedef struct {
     uint8_t                 sha[PREP_SHA256_LEN];
     uint64_t                size;
     ingest_sidecar_e        sidecar;
+    ingest_sidecar_t        side_checked;   /* when sidecar is OK */
 
     /* the sidecar as ingest_pl_copy_sidecar() copied it: it leaves the
      * drop folder only if copied whole and unchanged since */

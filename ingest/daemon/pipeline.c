@@ -274,7 +274,7 @@ ingest_pl_sidecar(ingest_pl_t *pl, ingest_err_t *err)
     uint8_t  want[PREP_SHA256_LEN];
 
     pl->sidecar = ingest_sidecar_read(pl->w->drop_fd, pl->c->name, want,
-                                      msg, sizeof(msg));
+                                      &pl->side_checked, msg, sizeof(msg));
 
     switch (pl->sidecar) {
 

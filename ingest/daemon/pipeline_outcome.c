@@ -196,10 +196,11 @@ ingest_pl_sidecar_unopened(ingest_pl_t *pl, const char *side, int e)
 
 
 /*
- * The sidecar goes with its package: copied atomically and whole (read
- * to its end, INGEST_SIDECAR_MAX bytes at most: one over the bound is
- * not copied at all, EFBIG, rather than cut), then removed from the
- * drop folder by ingest_pl_unlink_drop() if it is still the file copied.
+ * The sidecar goes with its package: copied atomically and whole (the
+ * bytes the check agreed with, or, when it was not checked, read to its
+ * end, INGEST_SIDECAR_MAX bytes at most: one over the bound is not
+ * copied at all, EFBIG, rather than cut), then removed from the drop
+ * folder by ingest_pl_unlink_drop() if it is still the file copied.
  * 0 (also when there is no sidecar, or one with no data to copy) or the
  * errno of the copy.
  */
@@ -215,6 +216,24 @@ ingest_pl_copy_sidecar(ingest_pl_t *pl, int dir_fd, const char *to)
     ingest_stamp_t   stamp;
 
     pl->side_copied = 0;
+
+    if (pl->sidecar == INGEST_SIDECAR_OK) {
+        /* the sidecar the check read and agreed with, not a newer one
+         * put there since (it stays, for the upload it belongs to) */
+        rc = ingest_at_path(path, sizeof(path), dir_fd, to);
+
+        if (rc == 0) {
+            rc = prep_atomic_write_file(path, pl->side_checked.data,
+                                        pl->side_checked.len, 0640, 0);
+        }
+
+        if (rc == 0) {
+            pl->side_stamp = pl->side_checked.stamp;
+            pl->side_copied = 1;
+        }
+
+        return rc;
+    }
 
     (void) snprintf(side, sizeof(side), "%s" INGEST_SIDECAR_SUFFIX,
                     pl->c->name);

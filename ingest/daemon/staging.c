@@ -209,7 +209,8 @@ failed:
 
 ingest_sidecar_e
 ingest_sidecar_read(int dir_fd, const char *package,
-    uint8_t sha256[PREP_SHA256_LEN], char *msg, size_t size)
+    uint8_t sha256[PREP_SHA256_LEN], ingest_sidecar_t *got, char *msg,
+    size_t size)
 {
     int          fd, i, hi, lo;
     char         name[INGEST_NAME_MAX + sizeof(INGEST_SIDECAR_SUFFIX)];
@@ -277,6 +278,12 @@ ingest_sidecar_read(int dir_fd, const char *package,
                         "%d bytes", INGEST_SIDECAR_SUFFIX,
                         INGEST_SIDECAR_MAX);
         return INGEST_SIDECAR_INVALID;
+    }
+
+    if (got != NULL) {
+        ingest_stamp_of(&got->stamp, &sb);
+        got->len = len;
+        memcpy(got->data, buf, len);
     }
 
     buf[len] = '\0';

@@ -88,13 +88,23 @@ typedef enum {
     INGEST_SIDECAR_INVALID
 } ingest_sidecar_e;
 
+/* a sidecar as it was read: what is kept with the package is the file
+ * that was checked, not whatever is in the drop folder a moment later */
+typedef struct {
+    ingest_stamp_t  stamp;
+    size_t          len;
+    char            data[INGEST_SIDECAR_MAX];
+} ingest_sidecar_t;
+
 /*
  * Reads dir_fd/<package>.sha256: "<64 hex>" optionally followed by the
  * package's name as sha256sum(1) writes it.  msg says why an invalid one
- * is.  I/O errors other than absence count as invalid.
+ * is.  I/O errors other than absence count as invalid.  got (if not
+ * NULL) receives the bytes and the stamp of the file read, when OK.
  */
 ingest_sidecar_e ingest_sidecar_read(int dir_fd, const char *package,
-    uint8_t sha256[PREP_SHA256_LEN], char *msg, size_t size);
+    uint8_t sha256[PREP_SHA256_LEN], ingest_sidecar_t *got, char *msg,
+    size_t size);
 
 
 typedef struct {

@@ -1091,6 +1091,50 @@ test_sidecar_changed_since_copied_stays(void **state)
 }
 
 
+/* the copy kept with the package is the sidecar the check agreed with:
+ * one put in its place between the check and the copy is not copied
+ * (it would not match the package) and stays for its own upload */
+static void
+test_sidecar_checked_is_the_one_kept(void **state)
+{
+    char             buf[256], msg[256];
+    uint8_t          sha[PREP_SHA256_LEN];
+    ingest_pl_t      pl;
+    ingest_cand_t    c;
+    ingest_watch_t   w;
+    static const char  old[] = "00112233445566778899aabbccddeeff"
+                               "00112233445566778899aabbccddeeff  p\n";
+    static const char  new[] = "99887766554433221100ffeeddccbbaa"
+                               "99887766554433221100ffeeddccbbaa  p\n";
+
+    (void) state;
+    write_at(drop, "p", "upload", 0644);
+    write_at(drop, "p" INGEST_SIDECAR_SUFFIX, old, 0644);
+    pl_init(&pl, &w, &c, "p");
+
+    /* what ingest_pl_sidecar() does */
+    pl.sidecar = ingest_sidecar_read(drop, "p", sha, &pl.side_checked, msg,
+                                     sizeof(msg));
+    assert_int_equal(pl.sidecar, INGEST_SIDECAR_OK);
+    assert_int_equal(pl.side_checked.len, strlen(old));
+
+    write_at(drop, "new.sha256", new, 0644);
+    assert_int_equal(renameat(drop, "new.sha256", drop,
+                              "p" INGEST_SIDECAR_SUFFIX), 0);
+
+    assert_int_equal(ingest_pl_copy_sidecar(&pl, qdir, "q.sha256"), 0);
+    assert_int_equal(read_at(qdir, "q.sha256", buf, sizeof(buf)),
+                     strlen(old));
+    assert_string_equal(buf, old);
+
+    assert_int_equal(ingest_pl_unlink_drop(&pl), 1);
+    assert_int_equal(dir_entries(drop), 1);
+    assert_int_equal(read_at(drop, "p" INGEST_SIDECAR_SUFFIX, buf,
+                             sizeof(buf)), strlen(new));
+    assert_string_equal(buf, new);
+}
+
+
 /* the copy is whole or nothing: a sidecar over INGEST_SIDECAR_MAX is
  * EFBIG, not copied, and stays in the drop folder (the event says so);
  * one of exactly the bound is copied whole, and read whole by the check */
@@ -1117,7 +1161,7 @@ test_sidecar_copy_whole_or_nothing(void **state)
         pl_init(&pl, &w, &c, "p");
 
         if (sizes[i] <= INGEST_SIDECAR_MAX) {
-            assert_int_equal(ingest_sidecar_read(drop, "p", sha, msg,
+            assert_int_equal(ingest_sidecar_read(drop, "p", sha, NULL, msg,
                                                  sizeof(msg)),
                              INGEST_SIDECAR_OK);
             assert_int_equal(ingest_pl_copy_sidecar(&pl, qdir, "q.sha256"),
@@ -1130,7 +1174,7 @@ test_sidecar_copy_whole_or_nothing(void **state)
             assert_int_equal(unlinkat(qdir, "q.sha256", 0), 0);
 
         } else {
-            assert_int_equal(ingest_sidecar_read(drop, "p", sha, msg,
+            assert_int_equal(ingest_sidecar_read(drop, "p", sha, NULL, msg,
                                                  sizeof(msg)),
                              INGEST_SIDECAR_INVALID);
             assert_non_null(strstr(msg, "over 4096 bytes"));
@@ -1174,6 +1218,8 @@ main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_sidecar_changed_since_copied_stays, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sidecar_checked_is_the_one_kept,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_sidecar_copy_whole_or_nothing,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_error_removed_dir, setup,

@@ -214,7 +214,8 @@ test_sidecar(void **state)
     tmpdir_make(&d);
     SHA256((const unsigned char *) "", 0, want);
 
-    rc = ingest_sidecar_read(d.fd, "p.tar.gz", sha, msg, sizeof(msg));
+    rc = ingest_sidecar_read(d.fd, "p.tar.gz", sha, NULL, msg,
+                             sizeof(msg));
     assert_int_equal(rc, INGEST_SIDECAR_ABSENT);
 
     /* the forms sha256sum writes: the hash, then what follows it */
@@ -226,7 +227,8 @@ test_sidecar(void **state)
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
         (void) snprintf(line, sizeof(line), "%s%s", hex, good[i]);
         put(d.fd, "p.tar.gz.sha256", line, strlen(line));
-        rc = ingest_sidecar_read(d.fd, "p.tar.gz", sha, msg, sizeof(msg));
+        rc = ingest_sidecar_read(d.fd, "p.tar.gz", sha, NULL, msg,
+                                 sizeof(msg));
         assert_int_equal(rc, INGEST_SIDECAR_OK);
         assert_memory_equal(sha, want, 32);
     }
@@ -245,7 +247,8 @@ test_sidecar(void **state)
         }
 
         put(d.fd, "p.tar.gz.sha256", line, strlen(line));
-        rc = ingest_sidecar_read(d.fd, "p.tar.gz", sha, msg, sizeof(msg));
+        rc = ingest_sidecar_read(d.fd, "p.tar.gz", sha, NULL, msg,
+                                 sizeof(msg));
         assert_int_equal(rc, INGEST_SIDECAR_INVALID);
         assert_true(msg[0] != '\0');
     }
@@ -253,7 +256,8 @@ test_sidecar(void **state)
     /* a link in its place is not followed */
     (void) unlinkat(d.fd, "p.tar.gz.sha256", 0);
     assert_int_equal(symlinkat("/etc/passwd", d.fd, "p.tar.gz.sha256"), 0);
-    rc = ingest_sidecar_read(d.fd, "p.tar.gz", sha, msg, sizeof(msg));
+    rc = ingest_sidecar_read(d.fd, "p.tar.gz", sha, NULL, msg,
+                             sizeof(msg));
     assert_int_equal(rc, INGEST_SIDECAR_INVALID);
 
     tmpdir_remove(&d);
