@@ -106,19 +106,24 @@ ingest_pl_archive(ingest_pl_t *pl)
     /* the sidecar is written atomically, with its own directory fsync */
     side_rc = ingest_pl_copy_sidecar(pl, w->packages_fd, side);
 
-    if (rc == 0) {
-        rc = side_rc;
+    /* kept, but perhaps not durably: said, never silent */
+    if (side_rc != 0) {
+        ingest_ev_begin(&ev, "archive_failed", "warning");
+        ingest_pl_file(&ev, pl);
+        ingest_ev_str(&ev, "error", strerror(side_rc));
+        (void) ingest_ev_write(&w->log, &ev, "%s is in packages/ but its "
+                               "sidecar could not be copied there (%s) and "
+                               "stays in the drop folder", pl->c->name,
+                               strerror(side_rc));
     }
 
-    /* kept, but perhaps not durably: said, never silent */
     if (rc != 0) {
         ingest_ev_begin(&ev, "archive_failed", "warning");
         ingest_pl_file(&ev, pl);
         ingest_ev_str(&ev, "error", strerror(rc));
-        (void) ingest_ev_write(&w->log, &ev, "%s is in packages/ but its "
-                               "sidecar or the directory could not be "
-                               "made durable (%s)", pl->c->name,
-                               strerror(rc));
+        (void) ingest_ev_write(&w->log, &ev, "%s is in packages/ but the "
+                               "directory could not be made durable (%s)",
+                               pl->c->name, strerror(rc));
     }
 
     ingest_fault("after_archive");

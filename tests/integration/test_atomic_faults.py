@@ -392,7 +392,8 @@ def test_sidecar_copy_fault_is_said(tmp_path, pkg_a, fault):
         lambda w: put_with_sidecar(w, pkg_a), until)
     assert_injected(trace, error, call)
     assert error.split("(")[1].rstrip(")") in ev["error"], ev
-    assert "sidecar" in ev["msg"], ev
+    assert "sidecar could not be copied" in ev["msg"], ev
+    assert "stays in the drop folder" in ev["msg"], ev
     # the package is kept, its sidecar is not: no half-written one; the
     # sidecar, not copied, stays in the drop folder, whole
     name = pub["snapshot"][:-5] + ".tar.gz"
