@@ -628,6 +628,38 @@ class Nginx:
         return {pid: self.mapped_snapshots(pid)
                 for pid in self.worker_pids()}
 
+    def swap_twice_under(self, slow, started, b, c, probe="/index.html",
+                         timeout=60):
+        """slow: a client (Popen) reading the live corte A slowly.  Once
+        started() is true, makes b then c live and checks that a new
+        request gets c while slow is still reading and A is still mapped;
+        then waits for slow to end (killed on failure) and returns its
+        (stdout, stderr).  The caller checks what slow received, then
+        wait_unmapped(A)."""
+        a_name = self.current_name()
+        try:
+            wait_for(started, 15, "the slow download to begin")
+            self.swap(b)
+            self.swap(c)
+            r = self.get(probe)
+            assert (r.status, r.corte) == (200, c.iso)
+            assert slow.poll() is None, "the download ended before the swaps"
+            assert any(a_name in m for m in self.worker_maps().values()), \
+                "corte A unmapped while a stream from it is in flight"
+            out, err = slow.communicate(timeout=timeout)
+            assert slow.returncode == 0, (out or b"")[-3000:] + (err or b"")
+            return out, err
+        finally:
+            if slow.poll() is None:
+                slow.kill()
+                slow.wait()
+
+    def wait_unmapped(self, name, timeout=5):
+        """Waits until no worker maps the snapshot name."""
+        wait_for(lambda: not any(name in m for m in
+                                 self.worker_maps().values()), timeout,
+                 "%s to be unmapped after its last reader" % name)
+
 
 def mapped_snapshots(pid, store=None):
     out = set()

@@ -312,30 +312,14 @@ def test_long_download_spans_two_swaps(h2_factory, packages, tmp_path):
                             str(tmp_path / "slow.headers"), "-o", str(out),
                             inst.base + path],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        ph.wait_for(lambda: out.exists() and out.stat().st_size > 16384,
-                    15, "the slow download to begin")
-        inst.swap(b)
-        inst.swap(c)
-        r = inst.get(INDEX)
-        assert (r.status, r.corte) == (200, c.iso)
-        assert slow.poll() is None, "the download ended before the swaps"
-        assert any(a_name in m for m in inst.worker_maps().values()), \
-            "corte A unmapped while a stream from it is in flight"
-        _, err = slow.communicate(timeout=60)
-        assert slow.returncode == 0, err.decode()
-    finally:
-        if slow.poll() is None:
-            slow.kill()
-            slow.wait()
+    inst.swap_twice_under(slow, lambda: out.exists()
+                          and out.stat().st_size > 16384, b, c, INDEX)
     head = (tmp_path / "slow.headers").read_text("latin-1")
     assert head.startswith("HTTP/2 200"), head
     assert re.search(r"(?im)^x-prep-corte: %s\r?$" % re.escape(a.iso),
                      head), head
     assert out.read_bytes() == data
-    ph.wait_for(lambda: not any(a_name in m for m in
-                                inst.worker_maps().values()), 5,
-                "corte A to be unmapped after its last stream")
+    inst.wait_unmapped(a_name)
 
 
 # ---------------------------------------------------------- statistics

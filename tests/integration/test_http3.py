@@ -235,28 +235,13 @@ def test_long_download_spans_two_swaps(h3_factory, packages, tmp_path):
     body = dl / os.path.basename(path)
     slow = subprocess.Popen(_client_cmd(inst, [path], download=dl),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        ph.wait_for(lambda: body.exists() and body.stat().st_size > 16384,
-                    15, "the slow HTTP/3 download to begin")
-        inst.swap(b)
-        inst.swap(c)
-        r = inst.get(INDEX)
-        assert (r.status, r.corte) == (200, c.iso)
-        assert slow.poll() is None, "the download ended before the swaps"
-        assert any(a_name in m for m in inst.worker_maps().values()), \
-            "corte A unmapped while a stream from it is in flight"
-        out, _ = slow.communicate(timeout=60)
-        assert slow.returncode == 0, out.decode("utf-8", "replace")[-3000:]
-    finally:
-        if slow.poll() is None:
-            slow.kill()
-            slow.wait()
+    out, _ = inst.swap_twice_under(slow, lambda: body.exists()
+                                   and body.stat().st_size > 16384, b, c,
+                                   INDEX)
     (row,) = _responses([path], out.decode("utf-8", "replace"), dl)
     assert (row.status, row.corte) == (200, a.iso), row.headers
     assert row.body == data
-    ph.wait_for(lambda: not any(a_name in m for m in
-                                inst.worker_maps().values()), 5,
-                "corte A to be unmapped after its last stream")
+    inst.wait_unmapped(a_name)
 
 
 # ---------------------------------------------------------- statistics

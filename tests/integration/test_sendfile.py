@@ -301,6 +301,4 @@ def test_slow_sendfile_client_across_two_swaps(nginx_factory, packages):
     assert re.search(rb"(?i)\r\nx-prep-corte: " + re.escape(a.iso.encode()),
                      head)
     assert body == data
-    ph.wait_for(lambda: not any(a_name in m for m in
-                                inst.worker_maps().values()), 5,
-                "corte A to be unmapped after its last response")
+    inst.wait_unmapped(a_name)

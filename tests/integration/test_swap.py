@@ -336,9 +336,7 @@ def test_slow_client_gets_the_corte_it_started_with(nginx_factory,
     assert hdrs["x-prep-corte"] == a.iso
     assert int(hdrs["content-length"]) == len(data)
     assert body == data
-    ph.wait_for(lambda: not any(a_name in m for m in
-                                inst.worker_maps().values()), 3,
-                "corte A to be unmapped after its last response")
+    inst.wait_unmapped(a_name, 3)
 
 
 class Hammer:
