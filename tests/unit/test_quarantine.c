@@ -1026,6 +1026,13 @@ test_sidecar_of_the_entry_itself(void **state)
 }
 
 
+/* an upload's sidecar, and the one of a later upload of the same name */
+static const char  sidecar_old[] = "00112233445566778899aabbccddeeff"
+                                   "00112233445566778899aabbccddeeff\n";
+static const char  sidecar_new[] = "99887766554433221100ffeeddccbbaa"
+                                   "99887766554433221100ffeeddccbbaa  p\n";
+
+
 /* a sidecar that changed after it was copied is a new upload's: it
  * stays, whether replaced (another inode) or rewritten in place */
 static void
@@ -1036,22 +1043,18 @@ test_sidecar_changed_since_copied_stays(void **state)
     ingest_pl_t      pl;
     ingest_cand_t    c;
     ingest_watch_t   w;
-    static const char  old[] = "00112233445566778899aabbccddeeff"
-                               "00112233445566778899aabbccddeeff\n";
-    static const char  new[] = "99887766554433221100ffeeddccbbaa"
-                               "99887766554433221100ffeeddccbbaa  p\n";
 
     (void) state;
 
     for (i = 0; i < 2; i++) {
         write_at(drop, "p", "upload", 0644);
-        write_at(drop, "p" INGEST_SIDECAR_SUFFIX, old, 0644);
+        write_at(drop, "p" INGEST_SIDECAR_SUFFIX, sidecar_old, 0644);
         pl_init(&pl, &w, &c, "p");
 
         assert_int_equal(ingest_pl_copy_sidecar(&pl, qdir, "q.sha256"), 0);
 
         if (i == 0) {
-            write_at(drop, "new.sha256", new, 0644);
+            write_at(drop, "new.sha256", sidecar_new, 0644);
             assert_int_equal(renameat(drop, "new.sha256", drop,
                                       "p" INGEST_SIDECAR_SUFFIX), 0);
 
@@ -1059,18 +1062,18 @@ test_sidecar_changed_since_copied_stays(void **state)
             fd = openat(drop, "p" INGEST_SIDECAR_SUFFIX,
                         O_WRONLY | O_TRUNC);
             assert_true(fd >= 0);
-            assert_int_equal(write(fd, new, strlen(new)),
-                             (ssize_t) strlen(new));
+            assert_int_equal(write(fd, sidecar_new, strlen(sidecar_new)),
+                             (ssize_t) strlen(sidecar_new));
             assert_int_equal(close(fd), 0);
         }
 
         assert_int_equal(ingest_pl_unlink_drop(&pl), 1);
         assert_int_equal(dir_entries(drop), 1);
         assert_int_equal(read_at(drop, "p" INGEST_SIDECAR_SUFFIX, buf,
-                                 sizeof(buf)), strlen(new));
-        assert_string_equal(buf, new);
+                                 sizeof(buf)), strlen(sidecar_new));
+        assert_string_equal(buf, sidecar_new);
         assert_int_equal(read_at(qdir, "q.sha256", buf, sizeof(buf)),
-                         strlen(old));
+                         strlen(sidecar_old));
 
         assert_int_equal(unlinkat(drop, "p" INGEST_SIDECAR_SUFFIX, 0), 0);
         assert_int_equal(unlinkat(qdir, "q.sha256", 0), 0);
@@ -1079,7 +1082,7 @@ test_sidecar_changed_since_copied_stays(void **state)
     /* a new upload under the name, the old sidecar unchanged: the
      * upload stays to be decided afresh, the stale sidecar goes */
     write_at(drop, "p", "upload", 0644);
-    write_at(drop, "p" INGEST_SIDECAR_SUFFIX, old, 0644);
+    write_at(drop, "p" INGEST_SIDECAR_SUFFIX, sidecar_old, 0644);
     pl_init(&pl, &w, &c, "p");
     assert_int_equal(ingest_pl_copy_sidecar(&pl, qdir, "q.sha256"), 0);
     assert_int_equal(unlinkat(drop, "p", 0), 0);
@@ -1102,36 +1105,32 @@ test_sidecar_checked_is_the_one_kept(void **state)
     ingest_pl_t      pl;
     ingest_cand_t    c;
     ingest_watch_t   w;
-    static const char  old[] = "00112233445566778899aabbccddeeff"
-                               "00112233445566778899aabbccddeeff  p\n";
-    static const char  new[] = "99887766554433221100ffeeddccbbaa"
-                               "99887766554433221100ffeeddccbbaa  p\n";
 
     (void) state;
     write_at(drop, "p", "upload", 0644);
-    write_at(drop, "p" INGEST_SIDECAR_SUFFIX, old, 0644);
+    write_at(drop, "p" INGEST_SIDECAR_SUFFIX, sidecar_old, 0644);
     pl_init(&pl, &w, &c, "p");
 
     /* what ingest_pl_sidecar() does */
     pl.sidecar = ingest_sidecar_read(drop, "p", sha, &pl.side_checked, msg,
                                      sizeof(msg));
     assert_int_equal(pl.sidecar, INGEST_SIDECAR_OK);
-    assert_int_equal(pl.side_checked.len, strlen(old));
+    assert_int_equal(pl.side_checked.len, strlen(sidecar_old));
 
-    write_at(drop, "new.sha256", new, 0644);
+    write_at(drop, "new.sha256", sidecar_new, 0644);
     assert_int_equal(renameat(drop, "new.sha256", drop,
                               "p" INGEST_SIDECAR_SUFFIX), 0);
 
     assert_int_equal(ingest_pl_copy_sidecar(&pl, qdir, "q.sha256"), 0);
     assert_int_equal(read_at(qdir, "q.sha256", buf, sizeof(buf)),
-                     strlen(old));
-    assert_string_equal(buf, old);
+                     strlen(sidecar_old));
+    assert_string_equal(buf, sidecar_old);
 
     assert_int_equal(ingest_pl_unlink_drop(&pl), 1);
     assert_int_equal(dir_entries(drop), 1);
     assert_int_equal(read_at(drop, "p" INGEST_SIDECAR_SUFFIX, buf,
-                             sizeof(buf)), strlen(new));
-    assert_string_equal(buf, new);
+                             sizeof(buf)), strlen(sidecar_new));
+    assert_string_equal(buf, sidecar_new);
 }
 
 
