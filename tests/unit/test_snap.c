@@ -622,6 +622,89 @@ test_round_trip_edge_entries(void **state)
 }
 
 
+/* writer helpers */
+
+
+static prep_snap_writer_t *
+writer_new(int *fd)
+{
+    prep_snap_writer_t  *w;
+
+    *fd = new_memfd();
+    w = prep_snap_writer_create(*fd, NULL, 0);
+    assert_non_null(w);
+
+    return w;
+}
+
+
+static void
+writer_add(prep_snap_writer_t *w, const char *path, const char *body)
+{
+    uint8_t  sha[PREP_SHA256_LEN];
+
+    memset(sha, 1, sizeof(sha));
+
+    assert_int_equal(prep_snap_writer_begin(w, path, strlen(path),
+                                            TYPE_JSON, strlen(TYPE_JSON)),
+                     PREP_SNAP_OK);
+    assert_int_equal(prep_snap_writer_write(w, body, strlen(body)),
+                     PREP_SNAP_OK);
+    assert_true(prep_snap_writer_end(w, sha) >= 0);
+}
+
+
+static void
+writer_corte(prep_snap_writer_t *w)
+{
+    uint8_t  sha[PREP_SHA256_LEN];
+
+    memset(sha, 2, sizeof(sha));
+    prep_snap_writer_set_corte(w, CORTE_TIME, CORTE_OFFSET, CORTE_ID,
+                               CORTE_TEXT, sha);
+}
+
+
+/* the test corte set, the snapshot finished, read back from fd and
+ * opened with its data verified into s: its bytes (free b.p) */
+static buf_t
+finish_and_open(prep_snap_writer_t *w, int fd, prep_snap_t *s)
+{
+    buf_t  b;
+
+    writer_corte(w);
+    assert_int_equal(prep_snap_writer_finish(w), PREP_SNAP_OK);
+
+    b = read_fd(fd);
+    assert_int_equal(prep_snap_open(s, b.p, b.size, PREP_SNAP_VERIFY_DATA,
+                                    NULL, 0),
+                     PREP_SNAP_OK);
+
+    return b;
+}
+
+
+static void
+writer_done(prep_snap_writer_t *w, int fd)
+{
+    prep_snap_writer_destroy(w);
+    close(fd);
+}
+
+
+static void
+expect_error(prep_snap_writer_t *w, const char *needle)
+{
+    const char  *msg;
+
+    msg = prep_snap_writer_error(w);
+
+    if (strstr(msg, needle) == NULL) {
+        fail_msg("error \"%s\" does not mention \"%s\"", msg, needle);
+    }
+}
+
+
 static void
 test_gzip_empty_variant(void **state)
 {
@@ -637,9 +720,7 @@ test_gzip_empty_variant(void **state)
 
     memset(sha, 0xab, sizeof(sha));
 
-    fd = new_memfd();
-    w = prep_snap_writer_create(fd, NULL, 0);
-    assert_non_null(w);
+    w = writer_new(&fd);
 
     assert_int_equal(prep_snap_writer_begin(w, "/x", 2, TYPE_PNG, 9), 0);
     assert_int_equal(prep_snap_writer_write(w, "abc", 3), 0);
@@ -650,14 +731,7 @@ test_gzip_empty_variant(void **state)
     assert_int_equal(prep_snap_writer_gzip_begin(w, ord), 0);
     assert_int_equal(prep_snap_writer_gzip_end(w), 0);
 
-    prep_snap_writer_set_corte(w, CORTE_TIME, CORTE_OFFSET, CORTE_ID,
-                               CORTE_TEXT, sha);
-    assert_int_equal(prep_snap_writer_finish(w), PREP_SNAP_OK);
-
-    b = read_fd(fd);
-    assert_int_equal(prep_snap_open(&s, b.p, b.size, PREP_SNAP_VERIFY_DATA,
-                                    NULL, 0),
-                     PREP_SNAP_OK);
+    b = finish_and_open(w, fd, &s);
 
     e = prep_snap_lookup(&s, "/x", 2);
     assert_non_null(e);
@@ -666,8 +740,7 @@ test_gzip_empty_variant(void **state)
     assert_memory_equal(prep_snap_entry_data(&s, e), "abc", 3);
 
     free(b.p);
-    prep_snap_writer_destroy(w);
-    close(fd);
+    writer_done(w, fd);
 }
 
 
@@ -706,17 +779,12 @@ test_large_entries_page_aligned(void **state)
     }
 
     /* inside an entry alignment is refused, not silently applied */
-    fd = new_memfd();
-    w = prep_snap_writer_create(fd, NULL, 0);
-    assert_non_null(w);
+    w = writer_new(&fd);
     assert_int_equal(prep_snap_writer_begin(w, "/a", 2, TYPE_PNG, 9), 0);
     assert_int_not_equal(prep_snap_writer_align_for(w, 1 << 20), 0);
-    prep_snap_writer_destroy(w);
-    close(fd);
+    writer_done(w, fd);
 
-    fd = new_memfd();
-    w = prep_snap_writer_create(fd, NULL, 0);
-    assert_non_null(w);
+    w = writer_new(&fd);
 
     for (i = 0; i < sizeof(in) / sizeof(in[0]); i++) {
         assert_int_equal(prep_snap_writer_align_for(w, in[i].len), 0);
@@ -731,16 +799,8 @@ test_large_entries_page_aligned(void **state)
         assert_int_equal(prep_snap_writer_gzip_end(w), 0);
     }
 
-    prep_snap_writer_set_corte(w, CORTE_TIME, CORTE_OFFSET, CORTE_ID,
-                               CORTE_TEXT, sha);
-    assert_int_equal(prep_snap_writer_finish(w), PREP_SNAP_OK);
-
-    b = read_fd(fd);
-
     /* the zero gaps are inside the data region: its CRC still holds */
-    assert_int_equal(prep_snap_open(&s, b.p, b.size, PREP_SNAP_VERIFY_DATA,
-                                    NULL, 0),
-                     PREP_SNAP_OK);
+    b = finish_and_open(w, fd, &s);
 
     for (i = 0; i < sizeof(in) / sizeof(in[0]); i++) {
         e = prep_snap_lookup(&s, in[i].path, 2);
@@ -761,8 +821,7 @@ test_large_entries_page_aligned(void **state)
 
     free(b.p);
     free(big);
-    prep_snap_writer_destroy(w);
-    close(fd);
+    writer_done(w, fd);
 }
 
 
@@ -1143,67 +1202,6 @@ test_lookup_closed(void **state)
 /* writer errors */
 
 
-static prep_snap_writer_t *
-writer_new(int *fd)
-{
-    prep_snap_writer_t  *w;
-
-    *fd = new_memfd();
-    w = prep_snap_writer_create(*fd, NULL, 0);
-    assert_non_null(w);
-
-    return w;
-}
-
-
-static void
-writer_add(prep_snap_writer_t *w, const char *path, const char *body)
-{
-    uint8_t  sha[PREP_SHA256_LEN];
-
-    memset(sha, 1, sizeof(sha));
-
-    assert_int_equal(prep_snap_writer_begin(w, path, strlen(path),
-                                            TYPE_JSON, strlen(TYPE_JSON)),
-                     PREP_SNAP_OK);
-    assert_int_equal(prep_snap_writer_write(w, body, strlen(body)),
-                     PREP_SNAP_OK);
-    assert_true(prep_snap_writer_end(w, sha) >= 0);
-}
-
-
-static void
-writer_corte(prep_snap_writer_t *w)
-{
-    uint8_t  sha[PREP_SHA256_LEN];
-
-    memset(sha, 2, sizeof(sha));
-    prep_snap_writer_set_corte(w, CORTE_TIME, CORTE_OFFSET, CORTE_ID,
-                               CORTE_TEXT, sha);
-}
-
-
-static void
-writer_done(prep_snap_writer_t *w, int fd)
-{
-    prep_snap_writer_destroy(w);
-    close(fd);
-}
-
-
-static void
-expect_error(prep_snap_writer_t *w, const char *needle)
-{
-    const char  *msg;
-
-    msg = prep_snap_writer_error(w);
-
-    if (strstr(msg, needle) == NULL) {
-        fail_msg("error \"%s\" does not mention \"%s\"", msg, needle);
-    }
-}
-
-
 static void
 test_writer_sorts_two(void **state)
 {
@@ -1218,15 +1216,9 @@ test_writer_sorts_two(void **state)
     w = writer_new(&fd);
     writer_add(w, "/b", "second");
     writer_add(w, "/a", "first");
-    writer_corte(w);
-    assert_int_equal(prep_snap_writer_finish(w), PREP_SNAP_OK);
-
-    b = read_fd(fd);
+    b = finish_and_open(w, fd, &s);
     writer_done(w, fd);
 
-    assert_int_equal(prep_snap_open(&s, b.p, b.size, PREP_SNAP_VERIFY_DATA,
-                                    NULL, 0),
-                     PREP_SNAP_OK);
     assert_string_equal(prep_snap_entry_path(&s, &s.entries[0]), "/a");
     assert_string_equal(prep_snap_entry_path(&s, &s.entries[1]), "/b");
     assert_memory_equal(prep_snap_entry_data(&s, &s.entries[0]), "first", 5);
@@ -1491,15 +1483,9 @@ test_writer_flush(void **state)
     assert_int_equal(prep_snap_writer_flush(w), PREP_SNAP_OK);
     assert_int_equal(prep_snap_writer_flush(w), PREP_SNAP_OK);
 
-    writer_corte(w);
-    assert_int_equal(prep_snap_writer_finish(w), PREP_SNAP_OK);
-
-    b = read_fd(fd);
+    b = finish_and_open(w, fd, &s);
     writer_done(w, fd);
 
-    assert_int_equal(prep_snap_open(&s, b.p, b.size, PREP_SNAP_VERIFY_DATA,
-                                    NULL, 0),
-                     PREP_SNAP_OK);
     assert_memory_equal(prep_snap_entry_data(&s, &s.entries[1]), "hello", 5);
     assert_memory_equal(prep_snap_entry_gzip(&s, &s.entries[1]), "gz", 2);
     assert_memory_equal(prep_snap_entry_data(&s, &s.entries[0]), "world", 5);
