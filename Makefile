@@ -62,6 +62,8 @@ DEPS = gcc make pkg-config nginx nginx-dev libarchive-dev libssl-dev \
        prometheus chromium
 # deploy/hooks and tests/integration/test_ha*.py (issue 12)
 DEPS += varnish
+# tests/integration/test_http2.py and bench/serve.sh -T: h2load
+DEPS += nghttp2-client
 # tests/integration/test_http3.py: Debian 12's only HTTP/3 client
 # (gtlsclient; its curl and h2load have no QUIC)
 DEPS += ngtcp2-client
