@@ -389,11 +389,21 @@ done:
 void
 ngx_http_prep_stats_save_end(ngx_http_prep_stats_save_t *s, ngx_log_t *log)
 {
+    ngx_uint_t                   logged;
     ngx_http_prep_stats_sh_t    *sh;
     ngx_http_prep_stats_zone_t  *z;
 
     z = s->zone;
     sh = z->sh;
+
+    /*
+     * only the holder of save_lock writes the fields of the last save, so
+     * they are read here without more; they are written under the slab
+     * mutex, which the status location's copy of the zone takes, so that
+     * a copy never shows a failure counted with its reason not yet there
+     * (the log line written between the two took long enough for a
+     * status request to see "errors": 1, "last_error": null)
+     */
 
     if (s->rc == NGX_OK) {
 
@@ -403,12 +413,16 @@ ngx_http_prep_stats_save_end(ngx_http_prep_stats_save_t *s, ngx_log_t *log)
                           z->state.data);
         }
 
+        ngx_shmtx_lock(&z->shpool->mutex);
+
         sh->main_bad = 0;
         sh->saved_changes = s->changes;
         sh->last_save = ngx_time();
         sh->last_error_time = 0;
         sh->last_error[0] = '\0';
         (void) ngx_atomic_fetch_add(&sh->saves, 1);
+
+        ngx_shmtx_unlock(&z->shpool->mutex);
 
         ngx_log_debug2(NGX_LOG_DEBUG_HTTP, log, 0,
                        "prep stats: saved \"%s\", %uz bytes",
@@ -421,10 +435,10 @@ ngx_http_prep_stats_save_end(ngx_http_prep_stats_save_t *s, ngx_log_t *log)
 
     } else if (s->rc == NGX_ERROR) {
 
-        (void) ngx_atomic_fetch_add(&sh->save_errors, 1);
-
         /* once a minute while it keeps failing; never [crit]: serving
          * goes on */
+
+        logged = 0;
 
         if (sh->last_error_time == 0
             || ngx_time() - (time_t) sh->last_error_time >= 60
@@ -444,10 +458,19 @@ ngx_http_prep_stats_save_end(ngx_http_prep_stats_save_t *s, ngx_log_t *log)
                               z->state.data, s->err);
             }
 
+            logged = 1;
+        }
+
+        ngx_shmtx_lock(&z->shpool->mutex);
+
+        if (logged) {
             sh->last_error_time = ngx_time();
         }
 
         ngx_http_prep_stats_note(sh->last_error, "%s", s->err);
+        (void) ngx_atomic_fetch_add(&sh->save_errors, 1);
+
+        ngx_shmtx_unlock(&z->shpool->mutex);
     }
 
     ngx_http_prep_stats_unlock(&sh->save_lock);
