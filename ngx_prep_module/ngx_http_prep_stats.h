@@ -404,6 +404,8 @@ ngx_uint_t ngx_http_prep_stats_sweep(ngx_http_prep_stats_sh_t *sh,
     uint64_t now, uint64_t timeout);
 ngx_uint_t ngx_http_prep_stats_sessions_copy(ngx_http_prep_stats_sh_t *sh,
     ngx_http_prep_session_copy_t *out, ngx_uint_t max);
+ngx_uint_t ngx_http_prep_stats_sessions_freeze(ngx_http_prep_stats_sh_t *sh,
+    ngx_http_prep_counters_t *c);
 void ngx_http_prep_stats_session_restore(ngx_http_prep_stats_sh_t *sh,
     ngx_http_prep_session_copy_t *s);
 

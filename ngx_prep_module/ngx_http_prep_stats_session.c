@@ -348,6 +348,48 @@ ngx_http_prep_stats_sweep(ngx_http_prep_stats_sh_t *sh, uint64_t now,
 }
 
 
+/*
+ * The session counters and the number of live sessions at one instant,
+ * into c; returns the live ones.  Every change to them is made under a
+ * shard lock, so with all the locks held nothing moves: "started" is
+ * then "completed" plus "live".  Read apart, a visit that ended between
+ * the two reads was counted neither live nor completed.  The locks are
+ * taken in shard order, and no other path holds two of them.
+ */
+
+ngx_uint_t
+ngx_http_prep_stats_sessions_freeze(ngx_http_prep_stats_sh_t *sh,
+    ngx_http_prep_counters_t *c)
+{
+    ngx_uint_t  i, live;
+
+    for (i = 0; i < NGX_HTTP_PREP_STATS_SHARDS; i++) {
+        ngx_http_prep_stats_lock(&sh->shards[i].lock);
+    }
+
+    live = 0;
+
+    for (i = 0; i < NGX_HTTP_PREP_STATS_SHARDS; i++) {
+        live += sh->shards[i].live;
+    }
+
+    c->visits = sh->c.visits;
+    c->sessions = sh->c.sessions;
+    c->session_ms = sh->c.session_ms;
+    c->evictions = sh->c.evictions;
+
+    for (i = 0; i < NGX_HTTP_PREP_STATS_HISTOGRAM; i++) {
+        c->histogram[i] = sh->c.histogram[i];
+    }
+
+    for (i = NGX_HTTP_PREP_STATS_SHARDS; i-- > 0; /* void */) {
+        ngx_http_prep_stats_unlock(&sh->shards[i].lock);
+    }
+
+    return live;
+}
+
+
 /* the live sessions, least recently seen first, one shard lock a time */
 
 ngx_uint_t

@@ -900,7 +900,8 @@ ngx_http_prep_stats_random(u_char *buf, size_t len)
 
 /*
  * A private copy of the zone for the status or the state file: the fixed
- * block under the slab mutex, then the sessions one shard at a time.
+ * block under the slab mutex, the session counters under every shard
+ * lock, then the sessions one shard at a time.
  */
 
 ngx_int_t
@@ -936,7 +937,9 @@ ngx_http_prep_stats_copy(ngx_http_prep_stats_zone_t *z,
     copy->sh = (ngx_http_prep_stats_sh_t *) copy->fixed;
     copy->slab_size = z->shm_zone->shm.size;
 
-    copy->live = ngx_http_prep_stats_live(sh);
+    /* the sessions' counters again, with the live ones, at one instant */
+
+    copy->live = ngx_http_prep_stats_sessions_freeze(sh, &copy->sh->c);
 
     if (sessions) {
         copy->nsessions = ngx_http_prep_stats_sessions_copy(sh,

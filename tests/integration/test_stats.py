@@ -9,6 +9,7 @@ log, with the session rule applied here.
 
 import re
 import subprocess
+import threading
 import time
 
 import pytest
@@ -241,6 +242,49 @@ def test_exact_accounting(stats_nginx, stats, pkg_a):
         assert m.group(9) == ("1" if n in firsts else "0"), line
     assert all(len(v) == 1 for v in ids.values())
     assert len({next(iter(v)) for v in ids.values()}) == 4
+
+
+def test_session_counts_agree_in_every_status(stats_nginx, stats):
+    """Each status answer reads the sessions at one instant: "started" is
+    "completed" plus "live" while visits start (every request a new
+    visitor) and end (the sweep, each second) in the other workers."""
+    inst = stats_nginx(timeout="1s", state=None)
+    stop = threading.Event()
+    sent = []
+
+    def visitors(n):
+        i = 0
+        while not stop.is_set():
+            i += 1
+            v = Visitor("10.%d.%d.%d" % (40 + n, i // 250 % 250, i % 250),
+                        "agent")
+            assert inst.get(INDEX, v.headers()).status == 200
+        sent.append(i)
+
+    load = [threading.Thread(target=visitors, args=(n,)) for n in range(3)]
+    for t in load:
+        t.start()
+    samples = []
+    try:
+        deadline = time.monotonic() + 4.0
+        while time.monotonic() < deadline:
+            samples.append(stats.status(inst))
+    finally:
+        stop.set()
+        for t in load:
+            t.join()
+
+    for s in samples:
+        ss = s["sessions"]
+        assert ss["started"] == ss["completed"] + ss["live"], ss
+        assert s["totals"]["sessions"] == ss["completed"], ss
+        assert sum(h["count"] for h in ss["histogram"]) == ss["completed"]
+        assert s["zone"]["sessions_live"] == ss["live"]
+    # the samples saw visits start and end under way
+    assert len(samples) >= 20 and sum(sent) >= 300, (len(samples), sent)
+    first, last = samples[0]["sessions"], samples[-1]["sessions"]
+    assert last["completed"] - first["completed"] >= 100, (first, last)
+    assert min(s["sessions"]["live"] for s in samples[1:]) > 0
 
 
 def test_prometheus_parses_and_agrees_with_json(stats_nginx, stats):
