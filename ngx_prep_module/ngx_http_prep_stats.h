@@ -185,6 +185,20 @@ typedef struct {
 
 
 /*
+ * A shard's share of the session counters, changed with them under its
+ * lock: the state file's copy of the sessions, one shard at a time,
+ * takes the counters back to the instant each shard was copied with it.
+ */
+typedef struct {
+    uint64_t                      visits;
+    uint64_t                      sessions;
+    uint64_t                      session_ms;
+    uint64_t                      histogram[NGX_HTTP_PREP_STATS_HISTOGRAM];
+    uint64_t                      evictions;
+} ngx_http_prep_shard_counts_t;
+
+
+/*
  * A shard of the session table: a chained hash table by visitor (one or
  * two cache misses a lookup, where a tree of the same size takes a
  * dozen) and the LRU queue, under one spin lock.
@@ -198,6 +212,7 @@ typedef struct {
     ngx_atomic_t                  live;
     ngx_uint_t                    capacity;
     ngx_http_prep_session_t      *nodes;
+    ngx_http_prep_shard_counts_t  counts;
 } ngx_http_prep_shard_t;
 
 
@@ -403,9 +418,12 @@ ngx_int_t ngx_http_prep_stats_touch(ngx_http_prep_stats_sh_t *sh,
 ngx_uint_t ngx_http_prep_stats_sweep(ngx_http_prep_stats_sh_t *sh,
     uint64_t now, uint64_t timeout);
 ngx_uint_t ngx_http_prep_stats_sessions_copy(ngx_http_prep_stats_sh_t *sh,
-    ngx_http_prep_session_copy_t *out, ngx_uint_t max);
+    ngx_http_prep_session_copy_t *out, ngx_uint_t max,
+    ngx_http_prep_shard_counts_t *at);
 ngx_uint_t ngx_http_prep_stats_sessions_freeze(ngx_http_prep_stats_sh_t *sh,
-    ngx_http_prep_counters_t *c);
+    ngx_http_prep_counters_t *c, ngx_http_prep_shard_counts_t *now);
+void ngx_http_prep_stats_sessions_rewind(ngx_http_prep_counters_t *c,
+    ngx_http_prep_shard_counts_t *at, ngx_http_prep_shard_counts_t *now);
 void ngx_http_prep_stats_session_restore(ngx_http_prep_stats_sh_t *sh,
     ngx_http_prep_session_copy_t *s);
 

@@ -30,7 +30,7 @@ static ngx_http_prep_session_t *ngx_http_prep_stats_lookup(
 static void ngx_http_prep_stats_unlink(ngx_http_prep_shard_t *shard,
     ngx_http_prep_session_t *s);
 static void ngx_http_prep_stats_close(ngx_http_prep_stats_sh_t *sh,
-    ngx_http_prep_session_t *s);
+    ngx_http_prep_shard_t *shard, ngx_http_prep_session_t *s);
 static ngx_http_prep_session_t *ngx_http_prep_stats_take(
     ngx_http_prep_stats_sh_t *sh, ngx_http_prep_shard_t *shard);
 
@@ -134,16 +134,21 @@ ngx_http_prep_stats_unlink(ngx_http_prep_shard_t *shard,
 
 static void
 ngx_http_prep_stats_close(ngx_http_prep_stats_sh_t *sh,
-    ngx_http_prep_session_t *s)
+    ngx_http_prep_shard_t *shard, ngx_http_prep_session_t *s)
 {
-    uint64_t  ms;
+    uint64_t    ms;
+    ngx_uint_t  bin;
 
     ms = s->last > s->first ? s->last - s->first : 0;
+    bin = prep_count_histogram_bin(ms);
 
     (void) ngx_atomic_fetch_add(&sh->c.sessions, 1);
     (void) ngx_atomic_fetch_add(&sh->c.session_ms, (ngx_atomic_int_t) ms);
-    (void) ngx_atomic_fetch_add(
-               &sh->c.histogram[prep_count_histogram_bin(ms)], 1);
+    (void) ngx_atomic_fetch_add(&sh->c.histogram[bin], 1);
+
+    shard->counts.sessions++;
+    shard->counts.session_ms += ms;
+    shard->counts.histogram[bin]++;
 }
 
 
@@ -171,8 +176,9 @@ ngx_http_prep_stats_take(ngx_http_prep_stats_sh_t *sh,
     q = ngx_queue_last(&shard->lru);
     s = ngx_queue_data(q, ngx_http_prep_session_t, queue);
 
-    ngx_http_prep_stats_close(sh, s);
+    ngx_http_prep_stats_close(sh, shard, s);
     (void) ngx_atomic_fetch_add(&sh->c.evictions, 1);
+    shard->counts.evictions++;
 
     ngx_queue_remove(q);
     ngx_http_prep_stats_unlink(shard, s);
@@ -255,12 +261,13 @@ ngx_http_prep_stats_touch(ngx_http_prep_stats_sh_t *sh, uint64_t visitor,
 
         /* back after the timeout: the old visit ended at its last request */
 
-        ngx_http_prep_stats_close(sh, s);
+        ngx_http_prep_stats_close(sh, shard, s);
 
         s->first = now;
         s->last = now;
 
         (void) ngx_atomic_fetch_add(&sh->c.visits, 1);
+        shard->counts.visits++;
 
         ngx_http_prep_stats_unlock(&shard->lock);
         return NGX_OK;
@@ -284,6 +291,7 @@ ngx_http_prep_stats_touch(ngx_http_prep_stats_sh_t *sh, uint64_t visitor,
     ngx_queue_insert_head(&shard->lru, &s->queue);
 
     (void) ngx_atomic_fetch_add(&sh->c.visits, 1);
+    shard->counts.visits++;
 
     ngx_http_prep_stats_unlock(&shard->lock);
 
@@ -331,7 +339,7 @@ ngx_http_prep_stats_sweep(ngx_http_prep_stats_sh_t *sh, uint64_t now,
                 break;
             }
 
-            ngx_http_prep_stats_close(sh, s);
+            ngx_http_prep_stats_close(sh, shard, s);
 
             ngx_queue_remove(q);
             ngx_http_prep_stats_unlink(shard, s);
@@ -350,16 +358,17 @@ ngx_http_prep_stats_sweep(ngx_http_prep_stats_sh_t *sh, uint64_t now,
 
 /*
  * The session counters and the number of live sessions at one instant,
- * into c; returns the live ones.  Every change to them is made under a
- * shard lock, so with all the locks held nothing moves: "started" is
- * then "completed" plus "live".  Read apart, a visit that ended between
- * the two reads was counted neither live nor completed.  The locks are
- * taken in shard order, and no other path holds two of them.
+ * into c (and each shard's share into now[], if not NULL); returns the
+ * live ones.  Every change to them is made under a shard lock, so with
+ * all the locks held nothing moves: "started" is then "completed" plus
+ * "live".  Read apart, a visit that ended between the two reads was
+ * counted neither live nor completed.  The locks are taken in shard
+ * order, and no other path holds two of them.
  */
 
 ngx_uint_t
 ngx_http_prep_stats_sessions_freeze(ngx_http_prep_stats_sh_t *sh,
-    ngx_http_prep_counters_t *c)
+    ngx_http_prep_counters_t *c, ngx_http_prep_shard_counts_t *now)
 {
     ngx_uint_t  i, live;
 
@@ -371,6 +380,10 @@ ngx_http_prep_stats_sessions_freeze(ngx_http_prep_stats_sh_t *sh,
 
     for (i = 0; i < NGX_HTTP_PREP_STATS_SHARDS; i++) {
         live += sh->shards[i].live;
+
+        if (now) {
+            now[i] = sh->shards[i].counts;
+        }
     }
 
     c->visits = sh->c.visits;
@@ -390,11 +403,42 @@ ngx_http_prep_stats_sessions_freeze(ngx_http_prep_stats_sh_t *sh,
 }
 
 
-/* the live sessions, least recently seen first, one shard lock a time */
+/*
+ * Takes the counters c, frozen at now[], back to the instants at[] when
+ * each shard's sessions were copied: what every shard did in between is
+ * in c and not in the copy.  Then "started" is "completed" plus the
+ * sessions copied, and the histogram adds up to "completed".
+ */
+
+void
+ngx_http_prep_stats_sessions_rewind(ngx_http_prep_counters_t *c,
+    ngx_http_prep_shard_counts_t *at, ngx_http_prep_shard_counts_t *now)
+{
+    ngx_uint_t  i, k;
+
+    for (i = 0; i < NGX_HTTP_PREP_STATS_SHARDS; i++) {
+        c->visits -= now[i].visits - at[i].visits;
+        c->sessions -= now[i].sessions - at[i].sessions;
+        c->session_ms -= now[i].session_ms - at[i].session_ms;
+        c->evictions -= now[i].evictions - at[i].evictions;
+
+        for (k = 0; k < NGX_HTTP_PREP_STATS_HISTOGRAM; k++) {
+            c->histogram[k] -= now[i].histogram[k] - at[i].histogram[k];
+        }
+    }
+}
+
+
+/*
+ * The live sessions, least recently seen first, one shard lock a time;
+ * each shard's share of the counters at that instant into at[], if not
+ * NULL.
+ */
 
 ngx_uint_t
 ngx_http_prep_stats_sessions_copy(ngx_http_prep_stats_sh_t *sh,
-    ngx_http_prep_session_copy_t *out, ngx_uint_t max)
+    ngx_http_prep_session_copy_t *out, ngx_uint_t max,
+    ngx_http_prep_shard_counts_t *at)
 {
     ngx_uint_t                i, n;
     ngx_queue_t              *q;
@@ -418,6 +462,10 @@ ngx_http_prep_stats_sessions_copy(ngx_http_prep_stats_sh_t *sh,
             out[n].first = s->first;
             out[n].last = s->last;
             n++;
+        }
+
+        if (at) {
+            at[i] = shard->counts;
         }
 
         ngx_http_prep_stats_unlock(&shard->lock);

@@ -908,7 +908,9 @@ ngx_int_t
 ngx_http_prep_stats_copy(ngx_http_prep_stats_zone_t *z,
     ngx_http_prep_stats_copy_t *copy, ngx_uint_t sessions, ngx_pool_t *pool)
 {
-    ngx_http_prep_stats_sh_t  *sh;
+    ngx_http_prep_stats_sh_t      *sh;
+    ngx_http_prep_shard_counts_t   at[NGX_HTTP_PREP_STATS_SHARDS];
+    ngx_http_prep_shard_counts_t   now[NGX_HTTP_PREP_STATS_SHARDS];
 
     sh = z->sh;
 
@@ -937,16 +939,25 @@ ngx_http_prep_stats_copy(ngx_http_prep_stats_zone_t *z,
     copy->sh = (ngx_http_prep_stats_sh_t *) copy->fixed;
     copy->slab_size = z->shm_zone->shm.size;
 
-    /* the sessions' counters again, with the live ones, at one instant */
-
-    copy->live = ngx_http_prep_stats_sessions_freeze(sh, &copy->sh->c);
-
-    if (sessions) {
-        copy->nsessions = ngx_http_prep_stats_sessions_copy(sh,
-                                                            copy->sessions,
-                                                            sh->sessions_max);
-        copy->live = copy->nsessions;
+    if (!sessions) {
+        /* the sessions' counters again, with the live ones, at one instant */
+        copy->live = ngx_http_prep_stats_sessions_freeze(sh, &copy->sh->c,
+                                                         NULL);
+        return NGX_OK;
     }
+
+    /*
+     * the sessions one shard at a time, then the counters taken back to
+     * the instant each shard was copied, so that the file restores as
+     * many live sessions as it counts started and not completed
+     */
+
+    copy->nsessions = ngx_http_prep_stats_sessions_copy(sh, copy->sessions,
+                                                        sh->sessions_max, at);
+    (void) ngx_http_prep_stats_sessions_freeze(sh, &copy->sh->c, now);
+    ngx_http_prep_stats_sessions_rewind(&copy->sh->c, at, now);
+
+    copy->live = copy->nsessions;
 
     return NGX_OK;
 }

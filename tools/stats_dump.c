@@ -131,7 +131,8 @@ main(int argc, char **argv)
     printf("{\"version\":%u,\"created\":%lld,\"since\":%lld,"
            "\"utc_offset\":%lld,\"key_id\":%llu,\"totals\":{\"hits\":%llu,"
            "\"pages\":%llu,\"bytes\":%llu,\"visits\":%llu,"
-           "\"bot_hits\":%llu,\"bot_bytes\":%llu}",
+           "\"sessions\":%llu,\"session_ms\":%llu,\"evictions\":%llu,"
+           "\"bot_hits\":%llu,\"bot_bytes\":%llu",
            (unsigned) st->version, (long long) st->created,
            (long long) st->since, (long long) st->utc_offset,
            (unsigned long long) st->key_id,
@@ -139,8 +140,18 @@ main(int argc, char **argv)
            (unsigned long long) st->totals.pages,
            (unsigned long long) st->totals.bytes,
            (unsigned long long) st->totals.visits,
+           (unsigned long long) st->totals.sessions,
+           (unsigned long long) st->totals.session_ms,
+           (unsigned long long) st->totals.evictions,
            (unsigned long long) st->totals.bot_hits,
            (unsigned long long) st->totals.bot_bytes);
+
+    for (i = 0; i < PREP_STATS_HISTOGRAM; i++) {
+        printf("%s%llu", i ? "," : ",\"histogram\":[",
+               (unsigned long long) st->totals.histogram[i]);
+    }
+
+    printf("]}");
 
     dump_ring("buckets", st->buckets, PREP_STATS_BUCKETS, 1);
     dump_ring("hours", st->hours, PREP_STATS_HOURS, 0);

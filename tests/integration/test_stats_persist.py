@@ -15,6 +15,7 @@ import pytest
 
 import prep_harness as ph
 from conftest import StatsHelper
+from test_stats_v2 import dump
 
 
 pytestmark = pytest.mark.needs_module
@@ -322,3 +323,48 @@ def test_full_disk_keeps_the_old_file(stats_nginx, stats, small_fs):
     assert stats.wait_hits(inst, hits + 1)["totals"]["pages"] == \
         s["totals"]["pages"]
     inst.quit()
+
+
+def test_saved_sessions_agree_with_the_counters(stats_nginx, tmp_path):
+    """A state saved while visits start and end (every request a new
+    visitor, a 1 s timeout, in both workers) holds as many sessions as
+    started minus completed, with the completed ones' durations and bins:
+    what a restart restores is consistent."""
+    inst = stats_nginx(timeout="1s", state=None)
+    stop = threading.Event()
+
+    def visitors(n):
+        i = 0
+        while not stop.is_set():
+            i += 1
+            r = inst.get(INDEX, {"X-Forwarded-For": "10.%d.%d.%d" % (
+                50 + n, i // 250 % 250, i % 250), "User-Agent": "agree"})
+            assert r.status == 200
+
+    load = [threading.Thread(target=visitors, args=(n,)) for n in range(3)]
+    for t in load:
+        t.start()
+    saved = []
+    try:
+        deadline = time.monotonic() + 4.0
+        while time.monotonic() < deadline:
+            r = inst.get("/status?format=state")
+            assert r.status == 200
+            saved.append(r.body)
+    finally:
+        stop.set()
+        for t in load:
+            t.join()
+
+    f = tmp_path / "saved.state"
+    live = []
+    for body in saved[::max(1, len(saved) // 300)]:
+        f.write_bytes(body)
+        d = dump(f)
+        t = d["totals"]
+        assert t["visits"] == t["sessions"] + d["sessions"], t
+        assert sum(t["histogram"]) == t["sessions"], t
+        live.append(d["sessions"])
+    # the saves were taken under way: live visits, and ended ones
+    assert len(live) >= 10 and sum(n > 0 for n in live) * 2 >= len(live)
+    assert t["sessions"] >= 30, t
