@@ -128,6 +128,8 @@ import contextlib as _contextlib
 import json as _json
 import signal as _signal
 import subprocess as _subprocess
+import threading as _threading
+import time as _time
 from pathlib import Path as _Path
 
 WATCH_START_TIMEOUT = 20.0
@@ -476,6 +478,49 @@ class StatsHelper:
         saves = self.status(inst)["state"]["saves"]
         self.wait(inst, lambda s: s["state"]["saves"] > saves,
                   "a state file save after %d hits" % hits, timeout)
+
+    @staticmethod
+    def under_new_visitors(inst, sample, seconds=4.0, threads=3, net=40,
+                           agent="agent", path="/index.html"):
+        """Calls sample() for the given seconds while threads clients
+        each send requests as a new visitor every time (10.<net + n>.x.y,
+        realip); returns (samples, requests sent by each thread). A
+        request a thread saw fail fails the test once the load stops."""
+        stop = _threading.Event()
+        sent = [0] * threads
+        failed = []
+
+        def visitors(n):
+            i = 0
+            try:
+                while not stop.is_set():
+                    i += 1
+                    r = inst.get(path, {
+                        "X-Forwarded-For": "10.%d.%d.%d" % (
+                            net + n, i // 250 % 250, i % 250),
+                        "User-Agent": agent})
+                    assert r.status == 200, (r.status, r.body[:200])
+                    sent[n] = i
+            except BaseException as e:      # re-raised in the test
+                failed.append(e)
+                stop.set()
+
+        load = [_threading.Thread(target=visitors, args=(n,))
+                for n in range(threads)]
+        for t in load:
+            t.start()
+        samples = []
+        try:
+            deadline = _time.monotonic() + seconds
+            while _time.monotonic() < deadline and not stop.is_set():
+                samples.append(sample())
+        finally:
+            stop.set()
+            for t in load:
+                t.join()
+        if failed:
+            raise failed[0]
+        return samples, sent
 
     @staticmethod
     def periods_kept(before, after, key, added):

@@ -9,7 +9,6 @@ log, with the session rule applied here.
 
 import re
 import subprocess
-import threading
 import time
 
 import pytest
@@ -249,30 +248,8 @@ def test_session_counts_agree_in_every_status(stats_nginx, stats):
     "completed" plus "live" while visits start (every request a new
     visitor) and end (the sweep, each second) in the other workers."""
     inst = stats_nginx(timeout="1s", state=None)
-    stop = threading.Event()
-    sent = []
-
-    def visitors(n):
-        i = 0
-        while not stop.is_set():
-            i += 1
-            v = Visitor("10.%d.%d.%d" % (40 + n, i // 250 % 250, i % 250),
-                        "agent")
-            assert inst.get(INDEX, v.headers()).status == 200
-        sent.append(i)
-
-    load = [threading.Thread(target=visitors, args=(n,)) for n in range(3)]
-    for t in load:
-        t.start()
-    samples = []
-    try:
-        deadline = time.monotonic() + 4.0
-        while time.monotonic() < deadline:
-            samples.append(stats.status(inst))
-    finally:
-        stop.set()
-        for t in load:
-            t.join()
+    samples, sent = stats.under_new_visitors(
+        inst, lambda: stats.status(inst), agent="agent")
 
     for s in samples:
         ss = s["sessions"]

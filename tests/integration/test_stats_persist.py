@@ -331,30 +331,13 @@ def test_saved_sessions_agree_with_the_counters(stats_nginx, tmp_path):
     started minus completed, with the completed ones' durations and bins:
     what a restart restores is consistent."""
     inst = stats_nginx(timeout="1s", state=None)
-    stop = threading.Event()
 
-    def visitors(n):
-        i = 0
-        while not stop.is_set():
-            i += 1
-            r = inst.get(INDEX, {"X-Forwarded-For": "10.%d.%d.%d" % (
-                50 + n, i // 250 % 250, i % 250), "User-Agent": "agree"})
-            assert r.status == 200
-
-    load = [threading.Thread(target=visitors, args=(n,)) for n in range(3)]
-    for t in load:
-        t.start()
-    saved = []
-    try:
-        deadline = time.monotonic() + 4.0
-        while time.monotonic() < deadline:
-            r = inst.get("/status?format=state")
-            assert r.status == 200
-            saved.append(r.body)
-    finally:
-        stop.set()
-        for t in load:
-            t.join()
+    def save():
+        r = inst.get("/status?format=state")
+        assert r.status == 200
+        return r.body
+    saved, _ = StatsHelper.under_new_visitors(inst, save, net=50,
+                                              agent="agree")
 
     f = tmp_path / "saved.state"
     live = []
