@@ -109,6 +109,11 @@ typedef struct {
 
 
 /* a path of a snapshot; row 0 is "other" */
+/*
+ * The zone's totals.  The session ones (visits to evictions) are counted
+ * by the shards: in the zone they hold only what the state file restored,
+ * in a copy the totals (ngx_http_prep_stats_sessions_total()).
+ */
 typedef struct {
     ngx_atomic_t                  hits;
     ngx_atomic_t                  pages;
@@ -139,6 +144,11 @@ typedef struct {
 } ngx_http_prep_salt_t;
 
 
+/*
+ * The zone's totals.  The session ones (visits to evictions) are counted
+ * by the shards: in the zone they hold only what the state file restored,
+ * in a copy the totals (ngx_http_prep_stats_sessions_total()).
+ */
 typedef struct {
     ngx_atomic_t                  hits;
     ngx_atomic_t                  pages;
@@ -159,9 +169,6 @@ typedef struct {
     ngx_atomic_t                  bot_hits;
     ngx_atomic_t                  bot_bytes;
 } ngx_http_prep_counters_t;
-
-#define NGX_HTTP_PREP_COUNTERS                                               \
-    (sizeof(ngx_http_prep_counters_t) / sizeof(ngx_atomic_t))
 
 
 typedef struct ngx_http_prep_session_s  ngx_http_prep_session_t;
@@ -185,9 +192,10 @@ typedef struct {
 
 
 /*
- * A shard's share of the session counters, changed with them under its
- * lock: the state file's copy of the sessions, one shard at a time,
- * takes the counters back to the instant each shard was copied with it.
+ * A shard's share of the session counters since the zone was created,
+ * changed under its lock with the sessions they count: the state file's
+ * copy of the sessions, one shard at a time, sums each share as it was
+ * when that shard was copied, so it counts what it holds.
  */
 typedef struct {
     uint64_t                      visits;
@@ -421,9 +429,9 @@ ngx_uint_t ngx_http_prep_stats_sessions_copy(ngx_http_prep_stats_sh_t *sh,
     ngx_http_prep_session_copy_t *out, ngx_uint_t max,
     ngx_http_prep_shard_counts_t *at);
 ngx_uint_t ngx_http_prep_stats_sessions_freeze(ngx_http_prep_stats_sh_t *sh,
-    ngx_http_prep_counters_t *c, ngx_http_prep_shard_counts_t *now);
-void ngx_http_prep_stats_sessions_rewind(ngx_http_prep_counters_t *c,
-    ngx_http_prep_shard_counts_t *at, ngx_http_prep_shard_counts_t *now);
+    ngx_http_prep_counters_t *c);
+void ngx_http_prep_stats_sessions_total(ngx_http_prep_stats_sh_t *sh,
+    ngx_http_prep_counters_t *c, ngx_http_prep_shard_counts_t *at);
 void ngx_http_prep_stats_session_restore(ngx_http_prep_stats_sh_t *sh,
     ngx_http_prep_session_copy_t *s);
 
@@ -453,7 +461,8 @@ ngx_int_t ngx_http_prep_stats_save_begin(ngx_http_prep_stats_save_t *s,
 void ngx_http_prep_stats_save_work(ngx_http_prep_stats_save_t *s);
 void ngx_http_prep_stats_save_end(ngx_http_prep_stats_save_t *s,
     ngx_log_t *log);
-uint64_t ngx_http_prep_stats_changes(ngx_http_prep_stats_sh_t *sh);
+uint64_t ngx_http_prep_stats_changes(ngx_http_prep_stats_sh_t *sh,
+    ngx_http_prep_counters_t *c);
 u_char *ngx_http_prep_stats_state_bytes(ngx_http_prep_stats_zone_t *z,
     ngx_pool_t *pool, size_t *len);
 

@@ -239,7 +239,7 @@ ngx_http_prep_stats_encode(ngx_http_prep_stats_zone_t *z, ngx_pool_t *pool,
     }
 
     if (changes) {
-        *changes = ngx_http_prep_stats_changes(copy.sh);
+        *changes = ngx_http_prep_stats_changes(copy.sh, &copy.sh->c);
     }
 
     st = ngx_http_prep_stats_export(&copy, salts);

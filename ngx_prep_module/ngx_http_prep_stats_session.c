@@ -29,10 +29,10 @@ static ngx_http_prep_session_t *ngx_http_prep_stats_lookup(
     ngx_http_prep_shard_t *shard, uint64_t visitor);
 static void ngx_http_prep_stats_unlink(ngx_http_prep_shard_t *shard,
     ngx_http_prep_session_t *s);
-static void ngx_http_prep_stats_close(ngx_http_prep_stats_sh_t *sh,
-    ngx_http_prep_shard_t *shard, ngx_http_prep_session_t *s);
+static void ngx_http_prep_stats_close(ngx_http_prep_shard_t *shard,
+    ngx_http_prep_session_t *s);
 static ngx_http_prep_session_t *ngx_http_prep_stats_take(
-    ngx_http_prep_stats_sh_t *sh, ngx_http_prep_shard_t *shard);
+    ngx_http_prep_shard_t *shard);
 
 
 /* the low bits choose the shard, the next ones the bucket */
@@ -133,18 +133,14 @@ ngx_http_prep_stats_unlink(ngx_http_prep_shard_t *shard,
 /* counts s as a completed session; the caller holds the shard lock */
 
 static void
-ngx_http_prep_stats_close(ngx_http_prep_stats_sh_t *sh,
-    ngx_http_prep_shard_t *shard, ngx_http_prep_session_t *s)
+ngx_http_prep_stats_close(ngx_http_prep_shard_t *shard,
+    ngx_http_prep_session_t *s)
 {
     uint64_t    ms;
     ngx_uint_t  bin;
 
     ms = s->last > s->first ? s->last - s->first : 0;
     bin = prep_count_histogram_bin(ms);
-
-    (void) ngx_atomic_fetch_add(&sh->c.sessions, 1);
-    (void) ngx_atomic_fetch_add(&sh->c.session_ms, (ngx_atomic_int_t) ms);
-    (void) ngx_atomic_fetch_add(&sh->c.histogram[bin], 1);
 
     shard->counts.sessions++;
     shard->counts.session_ms += ms;
@@ -155,8 +151,7 @@ ngx_http_prep_stats_close(ngx_http_prep_stats_sh_t *sh,
 /* a free node, or the least recently seen session, closed and evicted */
 
 static ngx_http_prep_session_t *
-ngx_http_prep_stats_take(ngx_http_prep_stats_sh_t *sh,
-    ngx_http_prep_shard_t *shard)
+ngx_http_prep_stats_take(ngx_http_prep_shard_t *shard)
 {
     ngx_queue_t              *q;
     ngx_http_prep_session_t  *s;
@@ -176,8 +171,7 @@ ngx_http_prep_stats_take(ngx_http_prep_stats_sh_t *sh,
     q = ngx_queue_last(&shard->lru);
     s = ngx_queue_data(q, ngx_http_prep_session_t, queue);
 
-    ngx_http_prep_stats_close(sh, shard, s);
-    (void) ngx_atomic_fetch_add(&sh->c.evictions, 1);
+    ngx_http_prep_stats_close(shard, s);
     shard->counts.evictions++;
 
     ngx_queue_remove(q);
@@ -261,19 +255,18 @@ ngx_http_prep_stats_touch(ngx_http_prep_stats_sh_t *sh, uint64_t visitor,
 
         /* back after the timeout: the old visit ended at its last request */
 
-        ngx_http_prep_stats_close(sh, shard, s);
+        ngx_http_prep_stats_close(shard, s);
 
         s->first = now;
         s->last = now;
 
-        (void) ngx_atomic_fetch_add(&sh->c.visits, 1);
         shard->counts.visits++;
 
         ngx_http_prep_stats_unlock(&shard->lock);
         return NGX_OK;
     }
 
-    s = ngx_http_prep_stats_take(sh, shard);
+    s = ngx_http_prep_stats_take(shard);
 
     if (s == NULL) {
         ngx_http_prep_stats_unlock(&shard->lock);
@@ -290,7 +283,6 @@ ngx_http_prep_stats_touch(ngx_http_prep_stats_sh_t *sh, uint64_t visitor,
 
     ngx_queue_insert_head(&shard->lru, &s->queue);
 
-    (void) ngx_atomic_fetch_add(&sh->c.visits, 1);
     shard->counts.visits++;
 
     ngx_http_prep_stats_unlock(&shard->lock);
@@ -339,7 +331,7 @@ ngx_http_prep_stats_sweep(ngx_http_prep_stats_sh_t *sh, uint64_t now,
                 break;
             }
 
-            ngx_http_prep_stats_close(sh, shard, s);
+            ngx_http_prep_stats_close(shard, s);
 
             ngx_queue_remove(q);
             ngx_http_prep_stats_unlink(shard, s);
@@ -358,19 +350,19 @@ ngx_http_prep_stats_sweep(ngx_http_prep_stats_sh_t *sh, uint64_t now,
 
 /*
  * The session counters and the number of live sessions at one instant,
- * into c (and each shard's share into now[], if not NULL); returns the
- * live ones.  Every change to them is made under a shard lock, so with
- * all the locks held nothing moves: "started" is then "completed" plus
- * "live".  Read apart, a visit that ended between the two reads was
- * counted neither live nor completed.  The locks are taken in shard
- * order, and no other path holds two of them.
+ * into c; returns the live ones.  Every change to them is made under a
+ * shard lock, so with all the locks held nothing moves: "started" is then
+ * "completed" plus "live".  Read apart, a visit that ended between the
+ * two reads was counted neither live nor completed.  The locks are taken
+ * in shard order, and no other path holds two of them.
  */
 
 ngx_uint_t
 ngx_http_prep_stats_sessions_freeze(ngx_http_prep_stats_sh_t *sh,
-    ngx_http_prep_counters_t *c, ngx_http_prep_shard_counts_t *now)
+    ngx_http_prep_counters_t *c)
 {
-    ngx_uint_t  i, live;
+    ngx_uint_t                    i, live;
+    ngx_http_prep_shard_counts_t  at[NGX_HTTP_PREP_STATS_SHARDS];
 
     for (i = 0; i < NGX_HTTP_PREP_STATS_SHARDS; i++) {
         ngx_http_prep_stats_lock(&sh->shards[i].lock);
@@ -380,50 +372,47 @@ ngx_http_prep_stats_sessions_freeze(ngx_http_prep_stats_sh_t *sh,
 
     for (i = 0; i < NGX_HTTP_PREP_STATS_SHARDS; i++) {
         live += sh->shards[i].live;
-
-        if (now) {
-            now[i] = sh->shards[i].counts;
-        }
-    }
-
-    c->visits = sh->c.visits;
-    c->sessions = sh->c.sessions;
-    c->session_ms = sh->c.session_ms;
-    c->evictions = sh->c.evictions;
-
-    for (i = 0; i < NGX_HTTP_PREP_STATS_HISTOGRAM; i++) {
-        c->histogram[i] = sh->c.histogram[i];
+        at[i] = sh->shards[i].counts;
     }
 
     for (i = NGX_HTTP_PREP_STATS_SHARDS; i-- > 0; /* void */) {
         ngx_http_prep_stats_unlock(&sh->shards[i].lock);
     }
 
+    ngx_http_prep_stats_sessions_total(sh, c, at);
+
     return live;
 }
 
 
 /*
- * Takes the counters c, frozen at now[], back to the instants at[] when
- * each shard's sessions were copied: what every shard did in between is
- * in c and not in the copy.  Then "started" is "completed" plus the
- * sessions copied, and the histogram adds up to "completed".
+ * The session counters into c: what the state file restored, in the
+ * zone's own, plus every shard's share at[] since the zone was created.
  */
 
 void
-ngx_http_prep_stats_sessions_rewind(ngx_http_prep_counters_t *c,
-    ngx_http_prep_shard_counts_t *at, ngx_http_prep_shard_counts_t *now)
+ngx_http_prep_stats_sessions_total(ngx_http_prep_stats_sh_t *sh,
+    ngx_http_prep_counters_t *c, ngx_http_prep_shard_counts_t *at)
 {
     ngx_uint_t  i, k;
 
+    c->visits = sh->c.visits;
+    c->sessions = sh->c.sessions;
+    c->session_ms = sh->c.session_ms;
+    c->evictions = sh->c.evictions;
+
+    for (k = 0; k < NGX_HTTP_PREP_STATS_HISTOGRAM; k++) {
+        c->histogram[k] = sh->c.histogram[k];
+    }
+
     for (i = 0; i < NGX_HTTP_PREP_STATS_SHARDS; i++) {
-        c->visits -= now[i].visits - at[i].visits;
-        c->sessions -= now[i].sessions - at[i].sessions;
-        c->session_ms -= now[i].session_ms - at[i].session_ms;
-        c->evictions -= now[i].evictions - at[i].evictions;
+        c->visits += at[i].visits;
+        c->sessions += at[i].sessions;
+        c->session_ms += at[i].session_ms;
+        c->evictions += at[i].evictions;
 
         for (k = 0; k < NGX_HTTP_PREP_STATS_HISTOGRAM; k++) {
-            c->histogram[k] -= now[i].histogram[k] - at[i].histogram[k];
+            c->histogram[k] += at[i].histogram[k];
         }
     }
 }
@@ -431,8 +420,7 @@ ngx_http_prep_stats_sessions_rewind(ngx_http_prep_counters_t *c,
 
 /*
  * The live sessions, least recently seen first, one shard lock a time;
- * each shard's share of the counters at that instant into at[], if not
- * NULL.
+ * each shard's share of the counters at that instant into at[].
  */
 
 ngx_uint_t
@@ -464,9 +452,7 @@ ngx_http_prep_stats_sessions_copy(ngx_http_prep_stats_sh_t *sh,
             n++;
         }
 
-        if (at) {
-            at[i] = shard->counts;
-        }
+        at[i] = shard->counts;
 
         ngx_http_prep_stats_unlock(&shard->lock);
     }
@@ -496,7 +482,7 @@ ngx_http_prep_stats_session_restore(ngx_http_prep_stats_sh_t *sh,
         return;
     }
 
-    s = ngx_http_prep_stats_take(sh, shard);
+    s = ngx_http_prep_stats_take(shard);
 
     if (s) {
         s->visitor = saved->visitor;

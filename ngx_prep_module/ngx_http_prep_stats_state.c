@@ -46,6 +46,8 @@ static ngx_int_t ngx_http_prep_stats_load(ngx_http_prep_stats_zone_t *z,
     u_char *path, ngx_log_t *log, char *err, size_t errlen);
 static ngx_int_t ngx_http_prep_stats_fill(ngx_http_prep_stats_zone_t *z,
     u_char *buf, size_t len, char *err, size_t errlen);
+static uint64_t ngx_http_prep_stats_zone_changes(
+    ngx_http_prep_stats_sh_t *sh);
 
 /* the module's one error builder (ngx_http_prep_store.c), on a char[] */
 #define ngx_http_prep_stats_error(err, errlen, ...)                          \
@@ -54,13 +56,31 @@ static ngx_int_t ngx_http_prep_stats_fill(ngx_http_prep_stats_zone_t *z,
     ngx_http_prep_error_text(dst, NGX_HTTP_PREP_STATS_ERR_LEN, 0, __VA_ARGS__)
 
 
-/* changes what a save would write: the file is not rewritten when idle */
+/*
+ * Changes what a save would write, so that the file is not rewritten
+ * when idle: sh is the zone or a copy, c its session counters (a sweep
+ * that only ends visits changes them alone).
+ */
 
 uint64_t
-ngx_http_prep_stats_changes(ngx_http_prep_stats_sh_t *sh)
+ngx_http_prep_stats_changes(ngx_http_prep_stats_sh_t *sh,
+    ngx_http_prep_counters_t *c)
 {
-    return sh->c.hits + sh->c.visits + sh->c.sessions + sh->c.evictions
+    return sh->c.hits + c->visits + c->sessions + c->evictions
            + sh->c.bot_hits + sh->nrows + sh->marks;
+}
+
+
+/* the same of the zone itself, its session counters frozen */
+
+static uint64_t
+ngx_http_prep_stats_zone_changes(ngx_http_prep_stats_sh_t *sh)
+{
+    ngx_http_prep_counters_t  c;
+
+    (void) ngx_http_prep_stats_sessions_freeze(sh, &c);
+
+    return ngx_http_prep_stats_changes(sh, &c);
 }
 
 
@@ -94,7 +114,7 @@ ngx_http_prep_stats_restore(ngx_http_prep_stats_zone_t *z, ngx_log_t *log)
                       sh->nrows - 1, ngx_http_prep_stats_live(sh));
 
         ngx_http_prep_stats_note(sh->restored, "%s", z->state.data);
-        sh->saved_changes = ngx_http_prep_stats_changes(sh);
+        sh->saved_changes = ngx_http_prep_stats_zone_changes(sh);
 
         return NGX_OK;
     }
@@ -362,8 +382,8 @@ ngx_http_prep_stats_save_work(ngx_http_prep_stats_save_t *s)
         return;
     }
 
-    /* nothing new: no copy encoded (the changes are read unlocked) */
-    s->changes = ngx_http_prep_stats_changes(sh);
+    /* nothing new: no copy encoded */
+    s->changes = ngx_http_prep_stats_zone_changes(sh);
 
     if (s->changes == sh->saved_changes) {
         s->rc = NGX_DECLINED;

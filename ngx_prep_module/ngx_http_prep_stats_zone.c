@@ -900,8 +900,8 @@ ngx_http_prep_stats_random(u_char *buf, size_t len)
 
 /*
  * A private copy of the zone for the status or the state file: the fixed
- * block under the slab mutex, the session counters under every shard
- * lock, then the sessions one shard at a time.
+ * block under the slab mutex, then the session counters under every
+ * shard lock, or the sessions one shard at a time.
  */
 
 ngx_int_t
@@ -910,7 +910,6 @@ ngx_http_prep_stats_copy(ngx_http_prep_stats_zone_t *z,
 {
     ngx_http_prep_stats_sh_t      *sh;
     ngx_http_prep_shard_counts_t   at[NGX_HTTP_PREP_STATS_SHARDS];
-    ngx_http_prep_shard_counts_t   now[NGX_HTTP_PREP_STATS_SHARDS];
 
     sh = z->sh;
 
@@ -940,22 +939,20 @@ ngx_http_prep_stats_copy(ngx_http_prep_stats_zone_t *z,
     copy->slab_size = z->shm_zone->shm.size;
 
     if (!sessions) {
-        /* the sessions' counters again, with the live ones, at one instant */
-        copy->live = ngx_http_prep_stats_sessions_freeze(sh, &copy->sh->c,
-                                                         NULL);
+        /* the session counters, with the live ones, at one instant */
+        copy->live = ngx_http_prep_stats_sessions_freeze(sh, &copy->sh->c);
         return NGX_OK;
     }
 
     /*
-     * the sessions one shard at a time, then the counters taken back to
-     * the instant each shard was copied, so that the file restores as
-     * many live sessions as it counts started and not completed
+     * the sessions one shard at a time, and the counters summed as each
+     * shard was copied, so that the file restores as many live sessions
+     * as it counts started and not completed
      */
 
     copy->nsessions = ngx_http_prep_stats_sessions_copy(sh, copy->sessions,
                                                         sh->sessions_max, at);
-    (void) ngx_http_prep_stats_sessions_freeze(sh, &copy->sh->c, now);
-    ngx_http_prep_stats_sessions_rewind(&copy->sh->c, at, now);
+    ngx_http_prep_stats_sessions_total(sh, &copy->sh->c, at);
 
     copy->live = copy->nsessions;
 

@@ -325,6 +325,41 @@ def test_full_disk_keeps_the_old_file(stats_nginx, stats, small_fs):
     inst.quit()
 
 
+def test_ended_visits_are_saved_and_an_idle_zone_is_not(stats_nginx, stats):
+    """Visits that the sweep ends, with no request since, are a change:
+    the next save writes them. With nothing new at all, no save rewrites
+    the file; the next request is saved again."""
+    inst = stats_nginx(timeout="1s", interval="1s")
+    state = inst.prefix / "stats.state"
+    traffic(inst, 4)
+    stats.wait_hits(inst, 4 + stats.probes)
+    visits = 2 + stats.probes
+
+    def all_ended():
+        if not state.exists():
+            return False
+        d = dump(state)
+        t = d["totals"]
+        return (t["visits"] == visits and t["sessions"] == visits
+                and d["sessions"] == 0)
+    ph.wait_for(all_ended, 15, "a state file with the %d visits ended"
+                % visits, interval=0.1)
+
+    saves = stats.status(inst)["state"]["saves"]
+    before = os.stat(state)
+    # an absence, so a window: three intervals with nothing to count
+    time.sleep(3.5)
+    assert stats.status(inst)["state"]["saves"] == saves
+    after = os.stat(state)
+    assert (after.st_ino, after.st_mtime_ns) == \
+        (before.st_ino, before.st_mtime_ns)
+
+    traffic(inst, 2, prefix="10.7")
+    stats.wait(inst, lambda s: s["state"]["saves"] > saves,
+               "a save after the idle window's first request")
+    assert dump(state)["totals"]["visits"] == visits + 1
+
+
 def test_saved_sessions_agree_with_the_counters(stats_nginx, tmp_path):
     """A state saved while visits start and end (every request a new
     visitor, a 1 s timeout, in both workers) holds as many sessions as
