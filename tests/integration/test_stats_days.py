@@ -70,6 +70,24 @@ def day(status, date):
     return next((d for d in status["days"] if d["date"] == date), None)
 
 
+def visit_ids(inst, n):
+    """The visitor ids ($prep_visitor) of the first n requests that began
+    a visit, in order, once the log has them."""
+    def ids():
+        out = [m.group(3) for m in map(LOG_LINE.match, inst.access_lines(
+                   inst.prefix / "stats.log")) if m and m.group(4) == "1"]
+        return out[:n] if len(out) >= n else None
+    return ph.wait_for(ids, 15, "%d visits in the log" % n, interval=0.05)
+
+
+def counted(ids, p=14):
+    """How many visitors a HyperLogLog set of 2^p registers counts for a
+    handful of ids: one for each register they raise. Two ids fall in the
+    same register about once in 2^p / pairs runs (the daily key is random),
+    and the set counts one there, as it is built to."""
+    return len({int(v, 16) >> (64 - p) for v in ids})
+
+
 def visitor_ids(inst, addr):
     out = []
     for line in inst.access_lines(inst.prefix / "stats.log"):
@@ -88,7 +106,8 @@ def test_days_hours_and_the_daily_key(stats_nginx, stats, clock,
 
     visit(inst, "10.9.0.1")                 # A
     visit(inst, "10.9.0.2")                 # B
-    s = stats.wait_hits(inst, 3, visitors=3)  # and the start probe
+    first = visit_ids(inst, 3)              # and the start probe
+    s = stats.wait_hits(inst, 3, visitors=counted(first))
     assert s["today"]["date"] == "2024-06-03"
     assert s["since"] == "2024-06-04T04:58:00Z"
 
@@ -96,13 +115,15 @@ def test_days_hours_and_the_daily_key(stats_nginx, stats, clock,
     clock.set("2024-06-04 00:00:30")
     visit(inst, "10.9.0.1")                 # A again
     visit(inst, "10.9.0.3")                 # C
-    s = stats.wait_hits(inst, 5, visitors=5)
+    second = visit_ids(inst, 5)[3:]
+    s = stats.wait_hits(inst, 5, visitors=counted(first + second))
     assert s["today"]["date"] == "2024-06-04"
     assert (day(s, "2024-06-03")["hits"],
-            day(s, "2024-06-03")["visitors"]) == (3, 3)
+            day(s, "2024-06-03")["visitors"]) == (3, counted(first))
     assert (day(s, "2024-06-04")["hits"],
-            day(s, "2024-06-04")["visitors"]) == (2, 2)
-    assert s["totals"]["visitors"] == 5     # visitor-days
+            day(s, "2024-06-04")["visitors"]) == (2, counted(second))
+    assert s["totals"]["visitors"] == counted(first + second)  # visitor-days
+    assert len(set(first + second)) == 5    # five visitor-days
     assert s["sessions"]["started"] == 5
 
     ids = visitor_ids(inst, "10.9.0.1")
@@ -112,8 +133,10 @@ def test_days_hours_and_the_daily_key(stats_nginx, stats, clock,
     # hours (UTC): 04:00Z has the probe, A and B; 05:00Z has A and C
     hours = {h["start"]: h for h in s["hours"]}
     h4 = 1717473600                         # 2024-06-04T04:00:00Z
-    assert (hours[h4]["hits"], hours[h4]["visitors"]) == (3, 3)
-    assert (hours[h4 + 3600]["hits"], hours[h4 + 3600]["visitors"]) == (2, 2)
+    assert (hours[h4]["hits"], hours[h4]["visitors"]) == \
+        (3, counted(first, 12))
+    assert (hours[h4 + 3600]["hits"], hours[h4 + 3600]["visitors"]) == \
+        (2, counted(second, 12))
     assert sum(b["hits"] for b in s["series"]["buckets"]) == 5
 
     # the sessions time out on this clock too
@@ -124,20 +147,26 @@ def test_days_hours_and_the_daily_key(stats_nginx, stats, clock,
     # two days on, the first day's counts stay in the days ring
     clock.set("2024-06-06 00:00:10")
     visit(inst, "10.9.0.4")
-    s = stats.wait_hits(inst, 6, visitors=6)
+    third = visit_ids(inst, 6)[5:]
+    s = stats.wait_hits(inst, 6, visitors=counted(first + second + third))
     assert [(d["date"], d["hits"], d["visitors"]) for d in s["days"]] == [
-        ("2024-06-03", 3, 3), ("2024-06-04", 2, 2), ("2024-06-06", 1, 1)]
-    assert s["totals"]["visitors"] == 6
+        ("2024-06-03", 3, counted(first)), ("2024-06-04", 2, counted(second)),
+        ("2024-06-06", 1, 1)]
+    assert s["totals"]["visitors"] == counted(first + second + third)
 
     # a restart the same day keeps the key: the same visitor, not a new one
     inst.quit()
     start(inst, monkeypatch)
     visit(inst, "10.9.0.4")
-    s = stats.wait_hits(inst, 8, visitors=7)  # and the new start probe
+    fourth = visit_ids(inst, 7)[6:]         # the new start probe
+    every = first + second + third + fourth
+    assert len(set(every)) == 7
+    s = stats.wait_hits(inst, 8, visitors=counted(every))
     ids = visitor_ids(inst, "10.9.0.4")
     assert len(ids) == 2 and ids[0][0] == ids[1][0]
-    assert s["totals"]["visitors"] == 7     # only the probe's new day
-    assert day(s, "2024-06-06")["visitors"] == 2
+    assert ids[1][1] == "0"                 # the same visit, continued
+    assert s["totals"]["visitors"] == counted(every)  # the probe's new day
+    assert day(s, "2024-06-06")["visitors"] == counted(third + fourth)
     assert s["since"] == "2024-06-04T04:58:00Z"
 
     # two weeks on: the series keeps its last 10 2/3 days, the days stay
