@@ -109,11 +109,6 @@ typedef struct {
 
 
 /* a path of a snapshot; row 0 is "other" */
-/*
- * The zone's totals.  The session ones (visits to evictions) are counted
- * by the shards: in the zone they hold only what the state file restored,
- * in a copy the totals (ngx_http_prep_stats_sessions_total()).
- */
 typedef struct {
     ngx_atomic_t                  hits;
     ngx_atomic_t                  pages;

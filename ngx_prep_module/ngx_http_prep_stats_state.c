@@ -71,7 +71,7 @@ ngx_http_prep_stats_changes(ngx_http_prep_stats_sh_t *sh,
 }
 
 
-/* the same of the zone itself, its session counters frozen */
+/* the changes of the zone itself, with its session counters frozen */
 
 static uint64_t
 ngx_http_prep_stats_zone_changes(ngx_http_prep_stats_sh_t *sh)
