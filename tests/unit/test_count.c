@@ -273,6 +273,12 @@ test_bots_builtin(void **state)
     BOT("xx bot");
     assert_false(prep_bots_match(b, "xx bot", 5));
 
+    /* "@", the 1-byte token, first, last, alone, and cut by the length */
+    BOT("@home");
+    BOT("probe ops@");
+    BOT("@");
+    assert_false(prep_bots_match(b, "probe ops@", 9));
+
 #undef BOT
 #undef HUMAN
 
@@ -310,6 +316,12 @@ test_bots_user(void **state)
     assert_true(prep_bots_match(b, S("curl/8.5.0")));
     assert_true(prep_bots_match(b, S("python-requests/2")));
     assert_false(prep_bots_match(b, S("curl")));
+
+    /* no "@" in this list: an address is not a robot by itself */
+    assert_false(prep_bots_match(b, S("x (mailto: ops@example.org)")));
+    assert_int_equal(prep_bots_add(b, S("@")), 0);
+    assert_true(prep_bots_match(b, S("x (mailto: ops@example.org)")));
+    assert_int_equal(prep_bots_count(b), 3);
 
     f = fopen(path, "w");
     assert_non_null(f);
