@@ -70,12 +70,17 @@ def day(status, date):
     return next((d for d in status["days"] if d["date"] == date), None)
 
 
+def log_matches(inst):
+    """The lines of the statistics log, matched by LOG_LINE."""
+    return [m for m in map(LOG_LINE.match,
+                           inst.access_lines(inst.prefix / "stats.log")) if m]
+
+
 def visit_ids(inst, n):
     """The visitor ids ($prep_visitor) of the first n requests that began
     a visit, in order, once the log has them."""
     def ids():
-        out = [m.group(3) for m in map(LOG_LINE.match, inst.access_lines(
-                   inst.prefix / "stats.log")) if m and m.group(4) == "1"]
+        out = [m.group(3) for m in log_matches(inst) if m.group(4) == "1"]
         return out[:n] if len(out) >= n else None
     return ph.wait_for(ids, 15, "%d visits in the log" % n, interval=0.05)
 
@@ -89,12 +94,9 @@ def counted(ids, p=14):
 
 
 def visitor_ids(inst, addr):
-    out = []
-    for line in inst.access_lines(inst.prefix / "stats.log"):
-        m = LOG_LINE.match(line)
-        if m and m.group(1) == addr and m.group(2) == INDEX:
-            out.append((m.group(3), m.group(4)))
-    return out
+    """(id, $prep_session_new) of addr's requests of the index page."""
+    return [(m.group(3), m.group(4)) for m in log_matches(inst)
+            if m.group(1) == addr and m.group(2) == INDEX]
 
 
 def test_days_hours_and_the_daily_key(stats_nginx, stats, clock,
